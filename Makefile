@@ -1,0 +1,75 @@
+# Adversarial loss landscape study (Liu et al., NeurIPS 2020).
+#   make reproduce [PROFILE=smoke|quick|paper]   run every notebook into outputs/$(PROFILE)/
+#   make test                                     unit tests + freshness + nbval over the references
+# Both create .venv and install the package on first use.
+
+PROFILE ?= quick
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+OUT := outputs/$(PROFILE)
+SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+NAMES := $(notdir $(SOURCES:.py=))
+PACKAGE := $(wildcard landscape_core/*.py)
+NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
+
+.PHONY: help setup reproduce test unit nbval lab notebooks sync bench clean check-params summary
+.NOTPARALLEL:
+.DELETE_ON_ERROR:
+
+help:
+	@sed -n '2,4p' Makefile | sed 's/^# *//'
+	@echo "other targets: lab notebooks sync bench clean setup check-params summary"
+
+# --- environment ---------------------------------------------------------------------------------
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(INSTALLED)
+
+# --- the study -----------------------------------------------------------------------------------
+# One executed notebook per source; re-run only when its source, its params or the package changed.
+# The runner validates the params first and moves the notebook into $(OUT) only on success.
+reproduce: $(INSTALLED) check-params $(NAMES:%=$(OUT)/%.ipynb)
+	@$(PY) -m landscape_core.notebook summary --profile $(PROFILE)
+
+$(OUT)/%.ipynb: notebooks/%.py params/$(PROFILE)/%.yaml $(PACKAGE) | $(INSTALLED)
+	$(PY) -m landscape_core.notebook run $< --profile $(PROFILE)
+
+check-params: | $(INSTALLED)
+	@$(PY) -m landscape_core.notebook check-params
+
+summary: | $(INSTALLED)
+	@$(PY) -m landscape_core.notebook summary --profile $(PROFILE)
+
+# --- tests ---------------------------------------------------------------------------------------
+test: unit nbval
+
+unit: $(INSTALLED)
+	$(PY) -m pytest tests -q
+
+nbval: $(INSTALLED)
+	$(PY) -m pytest $(NBVAL) notebooks -q
+
+# --- notebooks -----------------------------------------------------------------------------------
+# Re-execute the committed references (smoke defaults, the nbval baseline) from their .py sources.
+notebooks: $(INSTALLED)
+	@for nb in $(SOURCES); do $(PY) -m landscape_core.notebook reference $$nb || exit 1; done
+
+# Code from the .py into the .ipynb, outputs kept (one direction only: jupytext --sync lets the
+# newest file win).  Re-run `make notebooks` before committing so outputs match the code.
+sync: $(INSTALLED)
+	$(VENV)/bin/jupytext --to ipynb --update $(SOURCES)
+
+lab: $(INSTALLED)
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: $(INSTALLED)
+	$(PY) -m landscape_core.bench
+
+clean:
+	rm -rf outputs

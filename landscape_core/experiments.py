@@ -1,0 +1,50 @@
+"""The typed parameters of each notebook (one class per notebook).
+
+The notebook's ``parameters`` cell holds the smoke defaults listed here; ``params/<profile>/*.yaml``
+override them through papermill.  ``python -m landscape_core.notebook check-params`` validates every
+YAML file against these classes, and each notebook validates again in its first cells.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .notebook import NotebookParams
+from .spec import ParameterError, param
+
+_EPS = dict(ge=0.0)
+
+
+@dataclass(frozen=True)
+class LinearTheoryParams(NotebookParams):
+    """01_linear_theory: Sec 3.1-3.2, Fig 1, Prop 1, Thm 1-2."""
+
+    eps: float = param(0.3, ge=0.0, doc="the budget marked in the set figures (and the sliders' start)")
+    x: float = param(1.0, doc="clean input of Fig 1")
+    fig1_eps: tuple[float, ...] = param((0.6, 1.2), each=_EPS, min_len=1, doc="budgets of the Fig 1 panels")
+    fig1_grid: int = param(401, ge=11, doc="θ grid points on [-2, 2]")
+    num_classes: int = param(3, ge=3, doc="K (Thm 1 is for K >= 3)")
+    dim: int = param(2, ge=1, le=12, doc="input dimension m of the synthetic data")
+    n_per_class: int = param(60, ge=2)
+    spread: float = param(0.08, gt=0.0, doc="std of each synthetic class")
+    eps_grid: tuple[float, ...] = param((0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1),
+                                        each=_EPS, min_len=3, doc="budgets for the V_eps / T_eps fractions")
+    n_directions: int = param(2000, ge=10, doc="sampled W per set fraction")
+    n_checks: int = param(8, ge=0, doc="directions checked by brute-force line search / box vertices")
+    train_steps: int = param(150, ge=1, doc="full-batch steps of linear adversarial training")
+    train_lr: float = param(0.5, gt=0.0)
+    collapse_eps: tuple[float, ...] = param((0.0, 0.4, 0.8, 1.0), each=_EPS, min_len=2,
+                                            doc="budgets of the linear adversarial training scan")
+    sgd_eps: tuple[float, ...] = param((0.0, 0.05, 0.1, 0.2), each=_EPS, min_len=2, doc="Thm 2 budgets")
+    sgd_iterations: int = param(300, ge=10)
+    sgd_lr: float = param(0.1, gt=0.0)
+    sgd_batch_size: int = param(16, ge=1)
+    sgd_hidden: int = param(16, ge=1)
+    sgd_seeds: int = param(1, ge=1, doc="independent SGD runs per budget")
+
+    def validate(self):
+        if list(self.eps_grid) != sorted(self.eps_grid):
+            raise ParameterError("eps_grid", list(self.eps_grid), "must be increasing", "01_linear_theory")
+        if list(self.collapse_eps) != sorted(self.collapse_eps):
+            raise ParameterError("collapse_eps", list(self.collapse_eps), "must be increasing", "01_linear_theory")
+        if list(self.sgd_eps) != sorted(self.sgd_eps):
+            raise ParameterError("sgd_eps", list(self.sgd_eps), "must be increasing", "01_linear_theory")

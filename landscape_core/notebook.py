@@ -1,0 +1,284 @@
+"""Glue between the notebooks, their parameters and papermill.
+
+In a notebook::
+
+    _before = set(globals())                # first code cell, before the parameters cell
+    # parameters cell (tag "parameters"): smoke defaults
+    P = start(LinearTheoryParams, globals(), _before)   # typed, validated; typos are errors
+
+From the command line (the Makefile's entry points)::
+
+    python -m landscape_core.notebook run notebooks/01_linear_theory.py --profile quick
+    python -m landscape_core.notebook reference notebooks/01_linear_theory.py
+    python -m landscape_core.notebook check-params
+    python -m landscape_core.notebook stale
+
+``run`` validates ``params/<profile>/<name>.yaml`` against the notebook's spec *before* starting a
+kernel, executes the jupytext ``.py`` with papermill into a scratch file and moves the executed
+notebook to ``outputs/<profile>/<name>.ipynb`` only on success (a failed one goes to
+``outputs/<profile>/failed/`` for inspection).  ``reference`` re-executes a notebook on its defaults and
+writes the committed ``notebooks/<name>.ipynb`` (the nbval reference) with volatile metadata stripped.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .io import PROFILES, atomic_path, outputs_dir, repo_root
+from .spec import ParameterError, Spec, param
+
+# The spec class of each notebook (module:Class), validated before papermill starts a kernel.
+NOTEBOOK_SPECS = {
+    "01_linear_theory": "landscape_core.experiments:LinearTheoryParams",
+}
+
+STRIP_KEYS = ("metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets "
+              "metadata.language_info cell.metadata.collapsed")
+
+
+@dataclass(frozen=True)
+class NotebookParams(Spec):
+    """Parameters every notebook has."""
+
+    profile: str = param("smoke", choices=PROFILES, doc="where outputs go: outputs/<profile>/")
+    seed: int = param(0, ge=0, doc="master seed of every random draw")
+    device: str = param("cpu", choices=("cpu", "cuda", "auto"), doc="torch device; auto = cuda if present")
+    interactive: bool = param(False, doc="ipywidgets sliders instead of static figures")
+    progress: bool = param(False, doc="tqdm progress bars (off for papermill/nbval)")
+
+    def torch_device(self):
+        import torch
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ParameterError("device", self.device, "CUDA is not available on this machine: use cpu or auto")
+        return torch.device(self.device)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a notebook writes: ``outputs/<profile>/{figures,tables,claims,runs}``."""
+
+    profile: str
+    notebook: str
+
+    @property
+    def root(self) -> Path:
+        return outputs_dir(self.profile)
+
+    def figure(self, name: str) -> Path:
+        """Path stem (no suffix) for a figure of this notebook: figures/<notebook>_<name>."""
+        return outputs_dir(self.profile, "figures") / f"{self.notebook}_{name}"
+
+    @property
+    def tables(self) -> Path:
+        return outputs_dir(self.profile, "tables")
+
+    @property
+    def claims(self) -> Path:
+        return outputs_dir(self.profile, "claims")
+
+    @property
+    def runs(self) -> Path:
+        return outputs_dir(self.profile, "runs")
+
+
+def start(spec_cls: type[Spec], namespace: Mapping[str, Any], before: set[str], notebook: str | None = None):
+    """Validate a notebook's parameters (a bad value or unknown name stops the notebook here)."""
+    name = notebook or _notebook_name(spec_cls)
+    spec = spec_cls.from_namespace(namespace, before, where=name)
+    import matplotlib
+    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "axes.grid": True,
+                                "grid.alpha": 0.3, "font.size": 10, "legend.fontsize": 8})
+    return spec, Outputs(spec.profile, name)
+
+
+def _notebook_name(spec_cls) -> str:
+    target = f"{spec_cls.__module__}:{spec_cls.__qualname__}"
+    for name, path in NOTEBOOK_SPECS.items():
+        if path == target:
+            return name
+    return spec_cls.__name__
+
+
+def interact_or_draw(draw: Callable, interactive: bool, sliders: Mapping[str, tuple], **fixed):
+    """``interactive``: ipywidgets sliders ``{name: (min, max, step, value)}`` driving ``draw``;
+    otherwise one static call with the slider values (papermill and nbval stay clean)."""
+    if not interactive:
+        return draw(**{k: v[3] for k, v in sliders.items()}, **fixed)
+    import ipywidgets as w
+    controls = {}
+    for k, (lo, hi, step, value) in sliders.items():
+        if isinstance(lo, str):      # a choice: (options..., value) given as ("a", "b", None, "a")
+            controls[k] = w.Dropdown(options=[o for o in (lo, hi, step) if o is not None], value=value)
+        else:
+            controls[k] = w.FloatSlider(min=lo, max=hi, step=step, value=value, continuous_update=False)
+    return w.interact(draw, **controls, **{k: w.fixed(v) for k, v in fixed.items()})
+
+
+# ------------------------------------------------------------------------------------------------
+# command line: run / reference / check-params / stale
+# ------------------------------------------------------------------------------------------------
+
+
+def spec_class(name: str) -> type[Spec]:
+    if name not in NOTEBOOK_SPECS:
+        raise SystemExit(f"no parameter spec registered for notebook '{name}' "
+                         f"(known: {', '.join(NOTEBOOK_SPECS)})")
+    module, cls = NOTEBOOK_SPECS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_params(name: str, profile: str) -> dict:
+    """Read and validate ``params/<profile>/<name>.yaml`` (profile injected); returns the dict."""
+    import yaml
+    path = repo_root() / "params" / profile / f"{name}.yaml"
+    if not path.exists():
+        raise SystemExit(f"missing parameter file {path.relative_to(repo_root())}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    where = f"{path.relative_to(repo_root())}"
+    if not isinstance(raw, dict):
+        raise ParameterError(name, raw, "the parameter file must hold a mapping name: value", where)
+    if raw.get("profile", profile) != profile:
+        raise ParameterError("profile", raw["profile"], f"must be '{profile}' in params/{profile}/", where)
+    params = {**raw, "profile": profile}
+    spec_class(name).from_params(params, where=where)      # raises ParameterError before any compute
+    return params
+
+
+def _read_notebook(py: Path):
+    import jupytext
+    nb = jupytext.read(py)
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    return nb
+
+
+def execute(py: Path, out: Path, parameters: dict | None, progress: bool = False) -> None:
+    """Execute ``py`` with papermill into ``out``; ``out`` appears only if every cell succeeded."""
+    import papermill as pm
+    nb = _read_notebook(py)
+    failed = out.parent / "failed" / out.name
+    with atomic_path(out) as tmp:
+        try:
+            pm.execute_notebook(nb, str(tmp), parameters=parameters or None, kernel_name="python3",
+                                progress_bar=progress, cwd=str(py.parent), language="python")
+        except Exception:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            if tmp.exists() and tmp.stat().st_size:
+                shutil.copyfile(tmp, failed)
+            raise
+    if failed.exists():
+        failed.unlink()
+
+
+def strip(path: Path) -> None:
+    """Drop volatile metadata but keep outputs and execution counts (nbval needs both)."""
+    subprocess.run([sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count",
+                    "--extra-keys", STRIP_KEYS, str(path)], check=True)
+
+
+def _cmd_run(args) -> int:
+    py = Path(args.notebook).resolve()
+    name = py.stem
+    try:
+        params = load_params(name, args.profile)
+    except ParameterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = outputs_dir(args.profile) / f"{name}.ipynb"
+    print(f"[{args.profile}] {name}: running", flush=True)
+    try:
+        execute(py, out, params, progress=args.progress)
+    except Exception as err:  # papermill's PapermillExecutionError carries the cell's error
+        print(f"error: {name} failed ({type(err).__name__}): {str(err).strip().splitlines()[-1]}\n"
+              f"  the executed notebook is in {out.parent / 'failed' / out.name}", file=sys.stderr)
+        return 1
+    print(f"[{args.profile}] {name}: wrote {out.relative_to(repo_root())}", flush=True)
+    return 0
+
+
+def _cmd_reference(args) -> int:
+    py = Path(args.notebook).resolve()
+    out = py.with_suffix(".ipynb")
+    execute(py, out, None, progress=False)
+    strip(out)
+    print(f"reference {out.relative_to(repo_root())} updated")
+    return 0
+
+
+def _cmd_check_params(args) -> int:
+    bad = 0
+    for profile in PROFILES:
+        for name in NOTEBOOK_SPECS:
+            try:
+                load_params(name, profile)
+            except (ParameterError, SystemExit) as err:
+                print(f"error: {err}", file=sys.stderr)
+                bad += 1
+    print("parameter files: " + ("all valid" if not bad else f"{bad} invalid"))
+    return 1 if bad else 0
+
+
+def _cmd_summary(args) -> int:
+    from .claims import summarise
+    print(summarise(outputs_dir(args.profile, "claims", create=False)))
+    return 0
+
+
+def stale_notebooks(folder: Path | None = None) -> list[str]:
+    """Names of reference notebooks whose cells differ from their jupytext ``.py`` source."""
+    import nbformat
+    folder = folder or repo_root() / "notebooks"
+    stale = []
+    for py in sorted(folder.glob("[0-9][0-9]_*.py")):
+        ipynb = py.with_suffix(".ipynb")
+        if not ipynb.exists():
+            stale.append(f"{py.name}: no reference {ipynb.name} (run `make notebooks`)")
+            continue
+        want = [(c.cell_type, c.source.strip()) for c in _read_notebook(py).cells]
+        have = [(c.cell_type, c.source.strip()) for c in nbformat.read(ipynb, as_version=4).cells
+                if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+        if want != have:
+            first = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
+            stale.append(f"{ipynb.name} is stale: its cell {first + 1} differs from {py.name} "
+                         f"(run `make notebooks` to re-execute the reference)")
+    return stale
+
+
+def _cmd_stale(args) -> int:
+    stale = stale_notebooks()
+    for s in stale:
+        print(s, file=sys.stderr)
+    return 1 if stale else 0
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    parser = argparse.ArgumentParser(prog="python -m landscape_core.notebook", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("run", help="execute a notebook on a profile into outputs/<profile>/")
+    p.add_argument("notebook")
+    p.add_argument("--profile", default="quick", choices=PROFILES)
+    p.add_argument("--progress", action="store_true")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("reference", help="re-execute the committed reference notebook on its defaults")
+    p.add_argument("notebook")
+    p.set_defaults(func=_cmd_reference)
+    sub.add_parser("check-params", help="validate every params/<profile>/*.yaml").set_defaults(func=_cmd_check_params)
+    p = sub.add_parser("summary", help="print every claim verdict of a profile")
+    p.add_argument("--profile", default="quick", choices=PROFILES)
+    p.set_defaults(func=_cmd_summary)
+    sub.add_parser("stale", help="list reference notebooks out of date with their .py").set_defaults(func=_cmd_stale)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Shared test setup: tiny tensors run fastest on one thread (and the CI machine has two cores)."""
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -1,0 +1,78 @@
+"""The papermill glue: parameter files are validated before any kernel starts, failures leave no
+notebook behind, and a reference notebook out of step with its .py source is reported."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from landscape_core import notebook as nbk
+from landscape_core.io import repo_root
+
+ROOT = repo_root()
+
+
+def _sandbox(tmp_path: Path, params_text: str) -> Path:
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(ROOT / "notebooks" / "01_linear_theory.py", tmp_path / "notebooks")
+    (tmp_path / "params" / "quick").mkdir(parents=True)
+    (tmp_path / "params" / "quick" / "01_linear_theory.yaml").write_text(params_text)
+    return tmp_path
+
+
+def _run(root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LANDSCAPE_ROOT": str(root)}
+    return subprocess.run([sys.executable, "-m", "landscape_core.notebook", "run",
+                           str(root / "notebooks" / "01_linear_theory.py"), "--profile", "quick"],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("text, name, fragment", [
+    ("eps: -1\n", "eps", "must be >= 0.0"),
+    ("n_per_clas: 10\n", "n_per_clas", "did you mean 'n_per_class'"),
+    ("train_lr: 1e-3\n", "train_lr", "write 1.0e-3"),
+    ("profile: smoke\n", "profile", "must be 'quick'"),
+])
+def test_bad_params_fail_before_compute_and_leave_nothing(tmp_path, text, name, fragment):
+    root = _sandbox(tmp_path, text)
+    res = _run(root)
+    assert res.returncode != 0
+    assert f"'{name}'" in res.stderr and fragment in res.stderr, res.stderr
+    assert not (root / "outputs" / "quick" / "01_linear_theory.ipynb").exists()
+
+
+def test_committed_params_are_valid():
+    for profile in ("smoke", "quick", "paper"):
+        for name in nbk.NOTEBOOK_SPECS:
+            nbk.load_params(name, profile)
+
+
+def test_every_notebook_has_a_spec_and_params():
+    names = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    assert names == sorted(nbk.NOTEBOOK_SPECS)
+
+
+def test_reference_notebooks_are_fresh():
+    stale = nbk.stale_notebooks()
+    assert not stale, "\n".join(stale)
+
+
+def test_staleness_is_detected(tmp_path):
+    shutil.copy(ROOT / "notebooks" / "01_linear_theory.py", tmp_path)
+    shutil.copy(ROOT / "notebooks" / "01_linear_theory.ipynb", tmp_path)
+    assert nbk.stale_notebooks(tmp_path) == []
+    py = tmp_path / "01_linear_theory.py"
+    py.write_text(py.read_text().replace("seed = 0", "seed = 1", 1))
+    stale = nbk.stale_notebooks(tmp_path)
+    assert len(stale) == 1 and "01_linear_theory.ipynb is stale" in stale[0]
+
+
+def test_reference_notebooks_have_outputs_and_counts():
+    for ipynb in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"):
+        nb = nbformat.read(ipynb, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in code), f"{ipynb.name}: unexecuted cell (run make notebooks)"
+        assert "papermill" not in nb.metadata, f"{ipynb.name}: volatile metadata left in"
