@@ -24,18 +24,18 @@ class LinearTheoryParams(NotebookParams):
     fig1_grid: int = param(401, ge=11, doc="θ grid points on [-2, 2]")
     num_classes: int = param(3, ge=3, doc="K (Thm 1 is for K >= 3)")
     dim: int = param(2, ge=1, le=12, doc="input dimension m of the synthetic data")
-    n_per_class: int = param(60, ge=2)
+    n_per_class: int = param(40, ge=2)
     spread: float = param(0.08, gt=0.0, doc="std of each synthetic class")
     eps_grid: tuple[float, ...] = param((0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1),
                                         each=_EPS, min_len=3, doc="budgets for the V_eps / T_eps fractions")
-    n_directions: int = param(2000, ge=10, doc="sampled W per set fraction")
-    n_checks: int = param(8, ge=0, doc="directions checked by brute-force line search / box vertices")
-    train_steps: int = param(150, ge=1, doc="full-batch steps of linear adversarial training")
+    n_directions: int = param(1000, ge=10, doc="sampled W per set fraction")
+    n_checks: int = param(4, ge=0, doc="directions checked by brute-force line search / box vertices")
+    train_steps: int = param(100, ge=1, doc="full-batch steps of linear adversarial training")
     train_lr: float = param(0.5, gt=0.0)
     collapse_eps: tuple[float, ...] = param((0.0, 0.4, 0.8, 1.0), each=_EPS, min_len=2,
                                             doc="budgets of the linear adversarial training scan")
-    sgd_eps: tuple[float, ...] = param((0.0, 0.05, 0.1, 0.2), each=_EPS, min_len=2, doc="Thm 2 budgets")
-    sgd_iterations: int = param(300, ge=10)
+    sgd_eps: tuple[float, ...] = param((0.0, 0.2, 0.4), each=_EPS, min_len=2, doc="Thm 2 budgets")
+    sgd_iterations: int = param(150, ge=10)
     sgd_lr: float = param(0.1, gt=0.0)
     sgd_batch_size: int = param(16, ge=1)
     sgd_hidden: int = param(16, ge=1)
@@ -48,3 +48,42 @@ class LinearTheoryParams(NotebookParams):
             raise ParameterError("collapse_eps", list(self.collapse_eps), "must be increasing", "01_linear_theory")
         if list(self.sgd_eps) != sorted(self.sgd_eps):
             raise ParameterError("sgd_eps", list(self.sgd_eps), "must be increasing", "01_linear_theory")
+
+
+@dataclass(frozen=True)
+class ModelZooParams(NotebookParams):
+    """How the per-ε models of Sec 4 are trained (shared by notebooks 02, 03 and 04)."""
+
+    dataset: str = param("mnist5k", choices=("mnist5k", "mnist", "fashionmnist", "cifar10"))
+    download: bool = param(False, doc="torchvision download (paper profile)")
+    n_train: int | None = param(600, ge=10, doc="training subset (None: all)")
+    arch: str = param("lenet", choices=("lenet", "vgg16", "resnet18"))
+    width: int = param(2, ge=1, doc="width factor w (paper: LeNet 16, ResNet18 8)")
+    eps_list: tuple[float, ...] = param((0.0, 0.2, 0.4), each=_EPS, min_len=2, doc="training budgets")
+    pgd_steps: int = param(5, ge=1, doc="training PGD steps")
+    step_ratio: float = param(0.25, gt=0.0, doc="PGD step / ε")
+    optimizer: str = param("adam", choices=("adam", "sgd"))
+    lr: float = param(1.0e-3, gt=0.0)
+    batch_size: int = param(100, ge=1)
+    epochs: int = param(2, ge=1)
+
+    def validate(self):
+        if list(self.eps_list) != sorted(set(self.eps_list)):
+            raise ParameterError("eps_list", list(self.eps_list), "must be strictly increasing")
+
+
+@dataclass(frozen=True)
+class GradientDynamicsParams(ModelZooParams):
+    """02_gradient_dynamics: Sec 4.1, Fig 2 / Fig 8, App C.2.4."""
+
+    first_n: int = param(6, ge=2, doc="updates in the early window (paper: 2000)")
+    last_n: int = param(6, ge=2, doc="updates in the late window (paper: 2000)")
+    stall_eps: float = param(0.4, ge=0.0, doc="budget of the width sweep (C.2.4)")
+    stall_widths: tuple[int, ...] = param((1, 2, 4), each=dict(ge=1), min_len=2, doc="widths of the sweep")
+    stall_epochs: int = param(1, ge=1)
+
+    def validate(self):
+        super().validate()
+        if list(self.stall_widths) != sorted(set(self.stall_widths)):
+            raise ParameterError("stall_widths", list(self.stall_widths), "must be strictly increasing",
+                                 "02_gradient_dynamics")

@@ -37,6 +37,7 @@ from .spec import ParameterError, Spec, param
 # The spec class of each notebook (module:Class), validated before papermill starts a kernel.
 NOTEBOOK_SPECS = {
     "01_linear_theory": "landscape_core.experiments:LinearTheoryParams",
+    "02_gradient_dynamics": "landscape_core.experiments:GradientDynamicsParams",
 }
 
 STRIP_KEYS = ("metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets "

@@ -97,3 +97,48 @@ def gradient_tails(results: list[dict]):
            yscale="log")
     fig.tight_layout()
     return fig
+
+
+def _smooth(v, k: int):
+    if k <= 1 or len(v) < k:
+        return np.asarray(v)
+    return np.convolve(v, np.ones(k) / k, mode="valid")
+
+
+def gradient_dynamics(probes: dict, first_n: int, last_n: int, smooth: int = 1):
+    """Fig 2 / Fig 8: gradient norm, robust training error and ‖θ−θ0‖ over the first ``first_n``
+    updates, and the gradient norm over the last ``last_n`` updates, one line per ε."""
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
+    n = len(probes)
+    for i, (eps, p) in enumerate(sorted(probes.items())):
+        c, lab = eps_color(i, n), rf"$\epsilon$={eps:g}"
+        axes[0].plot(_smooth(p["grad_norm"][:first_n], smooth), color=c, label=lab)
+        axes[1].plot(_smooth(p["robust_err"][:first_n], smooth), color=c, label=lab)
+        axes[2].plot(p["dist"][:first_n], color=c, label=lab)
+        axes[3].plot(_smooth(p["grad_norm"][-last_n:], smooth), color=c, label=lab)
+    titles = ["(a) gradient norm, first updates", "(b) robust training error, first updates",
+              r"(c) $\|\theta-\theta_0\|$, first updates", "(d) gradient norm, last updates"]
+    for ax, t in zip(axes, titles):
+        ax.set(title=t, xlabel="update")
+    axes[0].set_yscale("log")
+    axes[3].set_yscale("log")
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def dead_layers_vs_width(stalls: list, eps: float):
+    """App C.2.4: share of final-epoch updates with a dead layer, and constant classifiers, vs width."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    w = [s.width for s in stalls]
+    ax.plot(w, [s.dead_fraction for s in stalls], "o-", label="updates with a dead layer")
+    ax.plot(w, [s.robust_err for s in stalls], "s--", label="robust training error")
+    for s in stalls:
+        if s.constant:
+            ax.annotate("constant", (s.width, s.robust_err), textcoords="offset points", xytext=(0, 6),
+                        ha="center", fontsize=7)
+    ax.set(xscale="log", xlabel="width factor w", ylim=(-0.05, 1.05), title=rf"$\epsilon$ = {eps:g}")
+    ax.set_xticks(w, [str(v) for v in w])
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -76,3 +76,26 @@ def test_reference_notebooks_have_outputs_and_counts():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.execution_count for c in code), f"{ipynb.name}: unexecuted cell (run make notebooks)"
         assert "papermill" not in nb.metadata, f"{ipynb.name}: volatile metadata left in"
+
+
+def _parameters_cell(py: Path) -> dict:
+    import jupytext
+    nb = jupytext.read(py)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    ns: dict = {}
+    exec(cell.source, {}, ns)
+    return ns
+
+
+@pytest.mark.parametrize("name", sorted(nbk.NOTEBOOK_SPECS))
+def test_parameters_cell_holds_the_spec_defaults(name):
+    """The smoke defaults live in one place: the cell shows exactly the spec class's defaults, so
+    params/smoke/*.yaml is empty and other notebooks can rebuild this one's specs."""
+    cell = _parameters_cell(ROOT / "notebooks" / f"{name}.py")
+    spec = nbk.spec_class(name)()
+    for key, value in cell.items():
+        assert key in spec.names(), f"{name}: '{key}' is not a parameter"
+        want = getattr(spec, key)
+        got = tuple(value) if isinstance(value, list) else value
+        assert got == want, f"{name}: parameters cell has {key} = {value!r}, the spec default is {want!r}"
+    assert cell["profile"] == "smoke"
