@@ -87,3 +87,42 @@ class GradientDynamicsParams(ModelZooParams):
         if list(self.stall_widths) != sorted(set(self.stall_widths)):
             raise ParameterError("stall_widths", list(self.stall_widths), "must be strictly increasing",
                                  "02_gradient_dynamics")
+
+
+@dataclass(frozen=True)
+class PASParams(NotebookParams):
+    """05_pas_table1: Sec 5, Fig 5, Table 1."""
+
+    dataset: str = param("mnist5k", choices=("mnist5k", "mnist", "fashionmnist", "cifar10"))
+    download: bool = param(False)
+    n_train: int | None = param(400, ge=10, doc="training subset (None: all)")
+    n_test: int = param(100, ge=10, doc="test examples evaluated")
+    arch: str = param("lenet", choices=("lenet", "vgg16", "resnet18"))
+    width: int = param(2, ge=1)
+    eps: float = param(0.4, gt=0.0, doc="target budget (MNIST 0.4, CIFAR10 8/255)")
+    pgd_steps: int = param(5, ge=1)
+    step_ratio: float = param(0.25, gt=0.0, doc="PGD step / ε in force")
+    optimizer: str = param("adam", choices=("adam", "sgd"))
+    batch_size: int = param(100, ge=1)
+    epochs: int = param(2, ge=1)
+    lrs: tuple[float, ...] = param((1.0e-3, 1.0e-2), each=dict(gt=0.0), min_len=1, doc="Fig 5 learning rates")
+    table_lr: float = param(1.0e-3, gt=0.0, doc="learning rate of the Table 1 rows (one of lrs)")
+    seeds: int = param(1, ge=1)
+    periods: int = param(2, ge=1, doc="PAS periods (equal length) unless resets is given")
+    resets: tuple[float, ...] = param((), each=dict(gt=0.0), doc="explicit PAS resets (CIFAR: 100, 150 of 200)")
+    periodic_scheduler: str = param("cosine", choices=("constant", "cosine", "linear"))
+    periodic_lr_schedule: str = param("constant", choices=("constant", "step", "cosine_anneal"))
+    periodic_lr_milestones: tuple[float, ...] = param((), each=dict(gt=0.0, lt=1.0))
+    attacks: tuple[str, ...] = param(("PGD", "PGD100", "APGD100-CE", "APGD100-DLR", "Square5K"),
+                                     each=dict(choices=("PGD", "PGD100", "APGD100-CE", "APGD100-DLR", "Square5K")))
+    pgd100_steps: int = param(20, ge=1)
+    apgd_steps: int = param(20, ge=1)
+    apgd_restarts: int = param(1, ge=1)
+    square_queries: int = param(100, ge=1)
+    eval_batch_size: int = param(100, ge=1)
+
+    def validate(self):
+        if self.table_lr not in self.lrs:
+            raise ParameterError("table_lr", self.table_lr, f"must be one of lrs = {list(self.lrs)}", "05_pas_table1")
+        if list(self.lrs) != sorted(set(self.lrs)):
+            raise ParameterError("lrs", list(self.lrs), "must be strictly increasing", "05_pas_table1")

@@ -38,6 +38,7 @@ from .spec import ParameterError, Spec, param
 NOTEBOOK_SPECS = {
     "01_linear_theory": "landscape_core.experiments:LinearTheoryParams",
     "02_gradient_dynamics": "landscape_core.experiments:GradientDynamicsParams",
+    "05_pas_table1": "landscape_core.experiments:PASParams",
 }
 
 STRIP_KEYS = ("metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets "

@@ -142,3 +142,28 @@ def dead_layers_vs_width(stalls: list, eps: float):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def schedules(specs: dict, title: str):
+    """The schedules actually used (ε or learning rate), one line per label."""
+    from .schedules import plot_schedule
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for label, spec in specs.items():
+        plot_schedule(ax, spec, label=label)
+    ax.set(xlabel="epoch", title=title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def lr_sensitivity(table: dict, lrs):
+    """Fig 5: robust test error (mean ± std over seeds) against the learning rate, per ε scheduler."""
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for i, (sched, rows) in enumerate(table.items()):
+        m = [rows[lr][0] for lr in lrs]
+        s = [rows[lr][1] for lr in lrs]
+        ax.errorbar(lrs, m, yerr=s, marker="o", capsize=3, label=sched, color=plt.get_cmap("tab10")(i))
+    ax.set(xscale="log", xlabel="learning rate (Adam)", ylabel="robust test error (%)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
