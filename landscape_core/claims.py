@@ -40,8 +40,8 @@ class Claims:
                 lines.append(f"        rule:     {c.rule}")
         return "\n".join(lines)
 
-    def save(self, directory: Path) -> Path:
-        return save_json(Path(directory) / f"{self.notebook}.json",
+    def save(self, directory: Path) -> None:
+        save_json(Path(directory) / f"{self.notebook}.json",
                          {"notebook": self.notebook, "profile": self.profile,
                           "claims": [asdict(c) for c in self.items]})
 

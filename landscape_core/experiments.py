@@ -126,3 +126,38 @@ class PASParams(NotebookParams):
             raise ParameterError("table_lr", self.table_lr, f"must be one of lrs = {list(self.lrs)}", "05_pas_table1")
         if list(self.lrs) != sorted(set(self.lrs)):
             raise ParameterError("lrs", list(self.lrs), "must be strictly increasing", "05_pas_table1")
+
+
+def zoo_params(profile: str) -> "GradientDynamicsParams":
+    """The parameters notebook 02 runs with on ``profile``: notebooks 03 and 04 analyse its models."""
+    from .notebook import load_params
+    return GradientDynamicsParams.from_params(load_params("02_gradient_dynamics", profile),
+                                              where=f"params/{profile}/02_gradient_dynamics.yaml")
+
+
+@dataclass(frozen=True)
+class HessianParams(NotebookParams):
+    """03_hessian: Sec 4.2, Fig 3, Fig 12 (models from 02_gradient_dynamics)."""
+
+    n_examples: int = param(100, ge=10, doc="fixed training examples of the Hessian")
+    k: int = param(5, ge=1, doc="top eigenpairs (paper: 20)")
+    tol: float = param(1.0e-2, ge=0.0, doc="Lanczos tolerance")
+    n_random: int = param(2, ge=1, doc="random parameter draws of the normalisation")
+    landscape_eps: tuple[float, ...] = param((0.0, 0.4), each=_EPS, doc="budgets whose landscape is scanned")
+    landscape_examples: int = param(50, ge=10)
+    span: float = param(0.5, gt=0.0, doc="scan half-width along each unit eigenvector")
+    points: int = param(5, ge=3, doc="grid points per axis")
+
+
+@dataclass(frozen=True)
+class CosineParams(NotebookParams):
+    """04_cosine_similarity: Sec 4.2, Fig 4, the slides' tables (models from 02_gradient_dynamics)."""
+
+    n_examples: int = param(100, ge=10, doc="training examples whose perturbations are compared")
+    n_test: int = param(100, ge=10, doc="test examples of the robust error at θ ± a v")
+    a_values: tuple[float, ...] = param((0.0, 0.05, 0.1), each=_EPS, min_len=2, doc="MNIST paper: 0..0.1")
+    repeats: int = param(2, ge=1, doc="PGD repeats (paper: 4)")
+
+    def validate(self):
+        if self.a_values[0] != 0.0 or list(self.a_values) != sorted(set(self.a_values)):
+            raise ParameterError("a_values", list(self.a_values), "must start at 0 and increase", "04_cosine_similarity")

@@ -38,6 +38,8 @@ from .spec import ParameterError, Spec, param
 NOTEBOOK_SPECS = {
     "01_linear_theory": "landscape_core.experiments:LinearTheoryParams",
     "02_gradient_dynamics": "landscape_core.experiments:GradientDynamicsParams",
+    "03_hessian": "landscape_core.experiments:HessianParams",
+    "04_cosine_similarity": "landscape_core.experiments:CosineParams",
     "05_pas_table1": "landscape_core.experiments:PASParams",
 }
 
@@ -111,16 +113,18 @@ def _notebook_name(spec_cls) -> str:
 
 
 def interact_or_draw(draw: Callable, interactive: bool, sliders: Mapping[str, tuple], **fixed):
-    """``interactive``: ipywidgets sliders ``{name: (min, max, step, value)}`` driving ``draw``;
-    otherwise one static call with the slider values (papermill and nbval stay clean)."""
+    """``interactive``: ipywidgets controls driving ``draw``; otherwise one static call with their values
+    (papermill and nbval stay clean).  A control is ``(min, max, step, value)`` for a float slider or
+    ``(options, value)`` for a drop-down."""
     if not interactive:
-        return draw(**{k: v[3] for k, v in sliders.items()}, **fixed)
+        return draw(**{k: v[-1] for k, v in sliders.items()}, **fixed)
     import ipywidgets as w
     controls = {}
-    for k, (lo, hi, step, value) in sliders.items():
-        if isinstance(lo, str):      # a choice: (options..., value) given as ("a", "b", None, "a")
-            controls[k] = w.Dropdown(options=[o for o in (lo, hi, step) if o is not None], value=value)
+    for k, spec in sliders.items():
+        if len(spec) == 2:
+            controls[k] = w.Dropdown(options=list(spec[0]), value=spec[1])
         else:
+            lo, hi, step, value = spec
             controls[k] = w.FloatSlider(min=lo, max=hi, step=step, value=value, continuous_update=False)
     return w.interact(draw, **controls, **{k: w.fixed(v) for k, v in fixed.items()})
 
