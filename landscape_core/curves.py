@@ -430,3 +430,20 @@ def barrier_height(values: Sequence[float]) -> float:
     if v.size < 2:
         raise ValueError("a barrier needs at least the two end points")
     return float(v.max() - 0.5 * (v[0] + v[-1]))
+
+
+def connect(start_model: nn.Module, end_model: nn.Module, x: Tensor, y: Tensor, x_eval: Tensor, y_eval: Tensor,
+            spec: CurveTrainSpec, ts: Sequence[float], attack: Attack | None = None, *,
+            checkpoint_path: str | Path | None = None, seed: int = 0, progress: bool = False) -> dict:
+    """Train a Bezier curve between two minima (clean, or adversarial with ``attack``) and scan the
+    loss and error along it and along the straight line (App C.2.5).  BatchNorm statistics are
+    recomputed at every t when the model has BatchNorm."""
+    curve = BezierCurve(start_model, start_model.state_dict(), end_model.state_dict(), n_bends=spec.n_bends)
+    history = train_curve(curve, x, y, spec, attack, generator=torch.Generator().manual_seed(seed),
+                          checkpoint_path=checkpoint_path, progress=progress)
+    bn = x if _bn_layers(start_model) else None
+    scans = {name: scan_path(fn, ts, x_eval, y_eval, base_model=start_model, buffers=curve.bn_state,
+                             attack=attack, bn_data=bn, generator=torch.Generator().manual_seed(seed + 1),
+                             progress=progress)
+             for name, fn in (("line", curve.line), ("curve", curve.point))}
+    return {"curve": curve, "history": history, **scans}

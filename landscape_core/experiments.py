@@ -161,3 +161,15 @@ class CosineParams(NotebookParams):
     def validate(self):
         if self.a_values[0] != 0.0 or list(self.a_values) != sorted(set(self.a_values)):
             raise ParameterError("a_values", list(self.a_values), "must start at 0 and increase", "04_cosine_similarity")
+
+
+@dataclass(frozen=True)
+class ConnectivityParams(NotebookParams):
+    """06_connectivity: Sec 6, App C.2.5 (end points: the models of 02 and a second seed of each)."""
+
+    curve_epochs: int = param(1, ge=1, doc="epochs of Bezier curve training")
+    curve_lr: float = param(1.0e-3, gt=0.0)
+    curve_optimizer: str = param("adam", choices=("adam", "sgd"))
+    n_bends: int = param(1, ge=1, doc="interior control points (1: quadratic)")
+    points: int = param(5, ge=3, doc="evenly spaced t in [0, 1] scanned")
+    n_eval: int = param(100, ge=10, doc="training examples scanned along the paths")

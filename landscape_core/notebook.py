@@ -41,6 +41,7 @@ NOTEBOOK_SPECS = {
     "03_hessian": "landscape_core.experiments:HessianParams",
     "04_cosine_similarity": "landscape_core.experiments:CosineParams",
     "05_pas_table1": "landscape_core.experiments:PASParams",
+    "06_connectivity": "landscape_core.experiments:ConnectivityParams",
 }
 
 STRIP_KEYS = ("metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets "
