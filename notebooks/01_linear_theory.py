@@ -41,15 +41,31 @@ from landscape_core.notebook import interact_or_draw, start
 _before = set(globals())
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = 'smoke'
 seed = 0
+device = 'cpu'
 interactive = False
+progress = False
+eps = 0.3
+x = 1.0
+fig1_eps = (0.6, 1.2)
+fig1_grid = 401
+num_classes = 3
+dim = 2
 n_per_class = 40
+spread = 0.08
+eps_grid = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1)
 n_directions = 1000
 n_checks = 4
 train_steps = 100
+train_lr = 0.5
+collapse_eps = (0.0, 0.4, 0.8, 1.0)
 sgd_eps = (0.0, 0.2, 0.4)
 sgd_iterations = 150
+sgd_lr = 0.1
+sgd_batch_size = 16
+sgd_hidden = 16
+sgd_seeds = 1
 
 # %%
 P, out = start(LinearTheoryParams, globals(), _before)

@@ -37,18 +37,22 @@ from landscape_core.runs import get_or_train
 _before = set(globals())
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = 'smoke'
 seed = 0
-device = "cpu"
+device = 'cpu'
+interactive = False
 progress = False
-dataset = "mnist5k"
+dataset = 'mnist5k'
+download = False
 n_train = 600
-arch = "lenet"
+arch = 'lenet'
 width = 2
 eps_list = (0.0, 0.2, 0.4)
 pgd_steps = 5
 step_ratio = 0.25
+optimizer = 'adam'
 lr = 1.0e-3
+batch_size = 100
 epochs = 2
 first_n = 6
 last_n = 6

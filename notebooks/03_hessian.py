@@ -36,14 +36,18 @@ from landscape_core.runs import get_or_train
 _before = set(globals())
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = 'smoke'
 seed = 0
+device = 'cpu'
 interactive = False
+progress = False
 n_examples = 100
 k = 5
+tol = 0.01
 n_random = 2
 landscape_eps = (0.0, 0.4)
 landscape_examples = 50
+span = 0.5
 points = 5
 
 # %%

@@ -35,8 +35,11 @@ from landscape_core.runs import get_or_train
 _before = set(globals())
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = 'smoke'
 seed = 0
+device = 'cpu'
+interactive = False
+progress = False
 n_examples = 100
 n_test = 100
 a_values = (0.0, 0.05, 0.1)

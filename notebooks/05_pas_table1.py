@@ -35,19 +35,37 @@ from landscape_core.runs import get_or_train
 _before = set(globals())
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = 'smoke'
 seed = 0
-device = "cpu"
+device = 'cpu'
+interactive = False
 progress = False
+dataset = 'mnist5k'
+download = False
 n_train = 400
 n_test = 100
+arch = 'lenet'
 width = 2
 eps = 0.4
+pgd_steps = 5
+step_ratio = 0.25
+optimizer = 'adam'
+batch_size = 100
 epochs = 2
-lrs = (1.0e-3, 1.0e-2)
+lrs = (0.001, 0.01)
 table_lr = 1.0e-3
 seeds = 1
 periods = 2
+resets = ()
+periodic_scheduler = 'cosine'
+periodic_lr_schedule = 'constant'
+periodic_lr_milestones = ()
+attacks = ('PGD', 'PGD100', 'APGD100-CE', 'APGD100-DLR', 'Square5K')
+pgd100_steps = 20
+apgd_steps = 20
+apgd_restarts = 1
+square_queries = 100
+eval_batch_size = 100
 
 # %%
 P, out = start(PASParams, globals(), _before)

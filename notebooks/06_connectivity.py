@@ -36,10 +36,15 @@ from landscape_core.runs import get_or_train
 _before = set(globals())
 
 # %% tags=["parameters"]
-profile = "smoke"
+profile = 'smoke'
 seed = 0
+device = 'cpu'
+interactive = False
 progress = False
 curve_epochs = 1
+curve_lr = 1.0e-3
+curve_optimizer = 'adam'
+n_bends = 1
 points = 5
 n_eval = 100
 

@@ -89,8 +89,9 @@ def _parameters_cell(py: Path) -> dict:
 
 @pytest.mark.parametrize("name", sorted(nbk.NOTEBOOK_SPECS))
 def test_parameters_cell_holds_the_spec_defaults(name):
-    """The smoke defaults live in one place: the cell shows exactly the spec class's defaults, so
-    params/smoke/*.yaml is empty and other notebooks can rebuild this one's specs."""
+    """The smoke defaults live in one place: the cell lists every parameter with exactly the spec
+    class's default (papermill then knows every name, params/smoke/*.yaml is empty, and other
+    notebooks can rebuild this one's training specs from the class)."""
     cell = _parameters_cell(ROOT / "notebooks" / f"{name}.py")
     spec = nbk.spec_class(name)()
     for key, value in cell.items():
@@ -98,4 +99,5 @@ def test_parameters_cell_holds_the_spec_defaults(name):
         want = getattr(spec, key)
         got = tuple(value) if isinstance(value, list) else value
         assert got == want, f"{name}: parameters cell has {key} = {value!r}, the spec default is {want!r}"
+    assert sorted(cell) == sorted(spec.names()), f"{name}: the parameters cell must list every parameter"
     assert cell["profile"] == "smoke"
