@@ -54,8 +54,10 @@ def windows(eps: float, probes: dict, first_n: int, last_n: int) -> Windows:
 
 
 def rank_correlation(x, y) -> float:
-    """Spearman's rank correlation (the claims' test of a monotone trend)."""
-    return float(spearmanr(np.asarray(x, float), np.asarray(y, float)).statistic)
+    """Spearman's rank correlation (the claims' test of a monotone trend), rounded to 9 decimals so that
+    a value exactly on a rule's boundary (e.g. 0.9: one adjacent swap among five) is not lost to
+    floating-point error."""
+    return round(float(spearmanr(np.asarray(x, float), np.asarray(y, float)).statistic), 9)
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,17 @@ def _locked(path: Path):
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+# Part of every run's key: bump it when a change to the training code changes what a spec produces,
+# so that stores written by older code are not silently reused.
+STORE_VERSION = 1
+
+
+def run_key(spec: TrainSpec) -> str:
+    return f"v{STORE_VERSION}-{spec.digest()}"
+
+
 def run_path(spec: TrainSpec, store: Path) -> Path:
-    return Path(store) / spec.digest()
+    return Path(store) / run_key(spec)
 
 
 def is_complete(spec: TrainSpec, store: Path) -> bool:
@@ -73,7 +82,7 @@ def get_or_train(spec: TrainSpec, store: Path, *, device="cpu", progress: bool =
     path = run_path(spec, store)
     trained = False
     if not (path / "result.json").exists():
-        with _locked(Path(store) / f".{spec.digest()}.lock"):
+        with _locked(Path(store) / f".{run_key(spec)}.lock"):
             if not (path / "result.json").exists():       # another process may have finished it
                 path.mkdir(parents=True, exist_ok=True)
                 save_json(path / "spec.json", spec.to_dict())

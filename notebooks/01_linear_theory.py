@@ -128,7 +128,8 @@ save_figure(fig, out.figure("sets"))
 # %% [markdown]
 # Brute-force confirmation of the exact tests: $\mathcal V_\epsilon$ membership from the box vertices of
 # every point, and $\mathcal T_\epsilon$ membership from a line search of $\mathcal L_\epsilon(\gamma W)$
-# over $\gamma$ with the inner maximum found by PGD.
+# over $\gamma$ with the inner maximum found by PGD. The $\gamma$ grid is logarithmic down to $10^{-6}$:
+# for directions with a small $\tau(W)$ the best nonzero scaling at $\epsilon=\tau/2$ is itself tiny.
 
 # %%
 eps_grid = np.asarray(P.eps_grid)
@@ -138,7 +139,7 @@ for W in fr["W_near"][: P.n_checks]:
     closed = [bool(lt.version_space_radius(W[None], data.x, data.y)[0] >= e) for e in eps_grid]
     agree_v += member == closed
     nested &= all(a >= b for a, b in zip(member, member[1:]))
-gammas = np.concatenate([-np.logspace(-3, 1, 25)[::-1], [0.0], np.logspace(-3, 1, 25)])
+gammas = np.concatenate([-np.logspace(-6, 1, 36)[::-1], [0.0], np.logspace(-6, 1, 36)])
 W_iso = torch.randn(P.n_checks, P.num_classes, P.dim, generator=gen, dtype=torch.float64)
 agree_t = 0
 for W in W_iso:

@@ -69,7 +69,7 @@ for eps in budgets:
             for s in (0, 1)]
     train_attack = ends[0].spec.attack
     attack = make_attack(train_attack) if eps > 0 else None
-    ck = out.runs / f"curve_{ends[0].spec.digest()}_{ends[1].spec.digest()}_{spec.digest()}.pt"
+    ck = out.runs / f"curve_{ends[0].path.name}_{ends[1].path.name}_{spec.digest()}.pt"
     paths[eps] = curves.connect(ends[0].model(device=dev), ends[1].model(device=dev), x, y, xe, ye, spec, ts,
                                 attack, checkpoint_path=ck, seed=P.seed, progress=P.progress)
 
