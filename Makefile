@@ -14,7 +14,7 @@ NAMES := $(notdir $(SOURCES:.py=))
 PACKAGE := $(wildcard landscape_core/*.py)
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
 
-.PHONY: help setup reproduce test unit nbval lab notebooks sync bench clean check-params summary
+.PHONY: help setup reproduce test unit nbval lab notebooks sync bench clean check-params check-profile summary
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 
@@ -34,7 +34,7 @@ setup: $(INSTALLED)
 # --- the study -----------------------------------------------------------------------------------
 # One executed notebook per source; re-run only when its source, its params or the package changed.
 # The runner validates the params first and moves the notebook into $(OUT) only on success.
-reproduce: $(INSTALLED) check-params $(NAMES:%=$(OUT)/%.ipynb)
+reproduce: $(INSTALLED) check-profile $(NAMES:%=$(OUT)/%.ipynb)
 	@$(PY) -m landscape_core.notebook summary --profile $(PROFILE)
 
 $(OUT)/%.ipynb: notebooks/%.py params/$(PROFILE)/%.yaml $(PACKAGE) | $(INSTALLED)
@@ -42,6 +42,9 @@ $(OUT)/%.ipynb: notebooks/%.py params/$(PROFILE)/%.yaml $(PACKAGE) | $(INSTALLED
 
 check-params: | $(INSTALLED)
 	@$(PY) -m landscape_core.notebook check-params
+
+check-profile: | $(INSTALLED)
+	@$(PY) -m landscape_core.notebook check-params --profile $(PROFILE)
 
 summary: | $(INSTALLED)
 	@$(PY) -m landscape_core.notebook summary --profile $(PROFILE)

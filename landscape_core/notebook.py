@@ -194,12 +194,14 @@ def strip(path: Path) -> None:
 def _cmd_run(args) -> int:
     py = Path(args.notebook).resolve()
     name = py.stem
+    out = outputs_dir(args.profile) / f"{name}.ipynb"
     try:
         params = load_params(name, args.profile)
     except ParameterError as err:
         print(f"error: {err}", file=sys.stderr)
+        if out.exists():          # an older result no longer matches the parameters
+            out.unlink()
         return 2
-    out = outputs_dir(args.profile) / f"{name}.ipynb"
     print(f"[{args.profile}] {name}: running", flush=True)
     try:
         execute(py, out, params, progress=args.progress)
@@ -221,14 +223,20 @@ def _cmd_reference(args) -> int:
 
 
 def _cmd_check_params(args) -> int:
+    """Validate the parameter files (all profiles, or one).  With ``--profile``, an executed notebook
+    whose parameter file is now invalid is removed: it no longer shows what the parameters say."""
     bad = 0
-    for profile in PROFILES:
+    for profile in ([args.profile] if args.profile else PROFILES):
         for name in NOTEBOOK_SPECS:
             try:
                 load_params(name, profile)
             except (ParameterError, SystemExit) as err:
                 print(f"error: {err}", file=sys.stderr)
                 bad += 1
+                stale = outputs_dir(profile, create=False) / f"{name}.ipynb"
+                if args.profile and stale.exists():
+                    stale.unlink()
+                    print(f"removed {stale.relative_to(repo_root())} (its parameters are invalid)", file=sys.stderr)
     print("parameter files: " + ("all valid" if not bad else f"{bad} invalid"))
     return 1 if bad else 0
 
@@ -278,7 +286,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("reference", help="re-execute the committed reference notebook on its defaults")
     p.add_argument("notebook")
     p.set_defaults(func=_cmd_reference)
-    sub.add_parser("check-params", help="validate every params/<profile>/*.yaml").set_defaults(func=_cmd_check_params)
+    p = sub.add_parser("check-params", help="validate params/<profile>/*.yaml (every profile by default)")
+    p.add_argument("--profile", default=None, choices=PROFILES)
+    p.set_defaults(func=_cmd_check_params)
     p = sub.add_parser("summary", help="print every claim verdict of a profile")
     p.add_argument("--profile", default="quick", choices=PROFILES)
     p.set_defaults(func=_cmd_summary)

@@ -170,7 +170,7 @@ class Spec:
         try:
             return cls(**dict(params))
         except ParameterError as err:
-            if where and not err.where:
+            if where and err.where in ("", cls.__name__, getattr(cls, "_where", None)):
                 raise ParameterError(err.name, err.value, err.allowed, where) from None
             raise
 
