@@ -101,3 +101,20 @@ def test_parameters_cell_holds_the_spec_defaults(name):
         assert got == want, f"{name}: parameters cell has {key} = {value!r}, the spec default is {want!r}"
     assert sorted(cell) == sorted(spec.names()), f"{name}: the parameters cell must list every parameter"
     assert cell["profile"] == "smoke"
+
+
+def test_interactive_mode_builds_widgets_and_static_mode_draws_once():
+    calls = []
+
+    def draw(eps, kind):
+        calls.append((eps, kind))
+
+    nbk.interact_or_draw(draw, False, {"eps": (0.0, 1.0, 0.1, 0.3), "kind": (("a", "b"), "b")})
+    assert calls == [(0.3, "b")]
+    widget = nbk.interact_or_draw(draw, True, {"eps": (0.0, 1.0, 0.1, 0.3), "kind": (("a", "b"), "b")})
+    import ipywidgets
+    assert isinstance(widget.widget, ipywidgets.interactive)
+    sliders = {c.description: c for c in widget.widget.children if hasattr(c, "description")}
+    assert sliders["eps"].value == 0.3 and sliders["kind"].options == ("a", "b")
+    sliders["eps"].value = 0.7                           # moving the slider redraws
+    assert calls[-1] == (0.7, "b")
