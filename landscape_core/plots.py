@@ -167,3 +167,36 @@ def lr_sensitivity(table: dict, lrs):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def hessian_spectra(spectra: dict):
+    """Fig 3: top-k eigenvalues per ε, normalised (solid) and raw (dashed)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    n = len(spectra)
+    for i, s in enumerate(spectra.values()):
+        c, ranks = eps_color(i, n), np.arange(1, len(s.values) + 1)
+        ax.plot(ranks, s.normalised, "-o", ms=3, color=c, label=rf"$\epsilon$={s.eps:g}")
+        ax.plot(ranks, s.values, "--", color=c, lw=1)
+    ax.set(yscale="log", xlabel="rank", ylabel="eigenvalue (solid: normalised, dashed: raw)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def perturbation_similarity(results: dict):
+    """Fig 4: cosine similarity (left) and robust test error (right) against a, per ε; top eigenvector
+    dashed, random direction solid."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    n = len(results)
+    for i, (eps, by_dir) in enumerate(results.items()):
+        for d, ls in (("Eigenvector", "--"), ("Random", "-")):
+            r = by_dir[d]
+            a1.errorbar(r.a_values, r.cosine_mean, yerr=r.cosine_std, ls=ls, marker="o", ms=3,
+                        color=eps_color(i, n), capsize=2, label=rf"$\epsilon$={eps:g} {d.lower()}")
+            a2.plot(r.a_values, 100 * r.error_mean, ls=ls, marker="o", ms=3, color=eps_color(i, n))
+    a1.set(xlabel="a", ylabel="cosine similarity")
+    a2.set(xlabel="a", ylabel="robust test error (%)")
+    a1.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -25,7 +25,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from landscape_core import curvature, dynamics, landscape
+from landscape_core import curvature, dynamics, landscape, plots
 from landscape_core.claims import Claims, fmt, fmt_list
 from landscape_core.data import load_data
 from landscape_core.experiments import HessianParams, zoo_params
@@ -73,14 +73,7 @@ for s in spectra.values():
     print(f"{s.eps:5.2f} | {s.adv_loss:8.4f} | {s.scale:17.4f} | {s.n_hvp:10d} | {fmt(s.values[0]):>18} |"
           f" {fmt(s.normalised[0]):>10}")
 
-fig, ax = plt.subplots(figsize=(5.5, 3.6))
-for i, s in enumerate(spectra.values()):
-    c = plt.get_cmap("viridis")(0.85 * i / max(len(spectra) - 1, 1))
-    ax.plot(range(1, P.k + 1), s.normalised, "-o", ms=3, color=c, label=rf"$\epsilon$={s.eps:g}")
-    ax.plot(range(1, P.k + 1), s.values, "--", color=c, lw=1)
-ax.set(yscale="log", xlabel="rank", ylabel="eigenvalue (solid: normalised, dashed: raw)")
-ax.legend()
-save_figure(fig, out.figure("fig3"))
+save_figure(plots.hessian_spectra(spectra), out.figure("fig3"))
 
 eps = list(spectra)
 top_norm = [s.normalised[0] for s in spectra.values()]

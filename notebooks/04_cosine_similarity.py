@@ -21,10 +21,8 @@
 # itself. The robust test error at $\theta\pm a\mathbf v$ shows how curved each direction is.
 
 # %%
-import matplotlib.pyplot as plt
-import numpy as np
 
-from landscape_core import curvature, dynamics, landscape
+from landscape_core import curvature, dynamics, landscape, plots
 from landscape_core.claims import Claims, fmt, fmt_list
 from landscape_core.data import load_data
 from landscape_core.experiments import CosineParams, zoo_params
@@ -73,19 +71,7 @@ atomic_write_text(out.tables / f"{out.notebook}.md", table + "\n")
 # ## Fig 4: cosine similarity against $a$ (eigenvector dashed, random solid)
 
 # %%
-fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
-for i, eps in enumerate(budgets):
-    c = plt.get_cmap("viridis")(0.85 * i / max(len(budgets) - 1, 1))
-    for d, ls in (("Eigenvector", "--"), ("Random", "-")):
-        r = results[eps][d]
-        a1.errorbar(r.a_values, r.cosine_mean, yerr=r.cosine_std, ls=ls, marker="o", ms=3, color=c, capsize=2,
-                    label=rf"$\epsilon$={eps:g} {d.lower()}")
-        a2.plot(r.a_values, 100 * r.error_mean, ls=ls, marker="o", ms=3, color=c)
-a1.set(xlabel="a", ylabel="cosine similarity")
-a2.set(xlabel="a", ylabel="robust test error (%)")
-a1.legend(fontsize=7)
-fig.tight_layout()
-save_figure(fig, out.figure("fig4"))
+save_figure(plots.perturbation_similarity(results), out.figure("fig4"))
 
 # %% [markdown]
 # ## Claims
