@@ -83,3 +83,12 @@ def stall(run, x_train: torch.Tensor, batches_per_epoch: int, device="cpu") -> S
     return Stall(width=run.spec.model.width, constant=bool((pred == pred[0]).all()),
                  dead_fraction=float((p["dead_layers"][last] > 0).mean()),
                  robust_err=float(p["robust_err"][last].mean()))
+
+
+def zoo(profile: str):
+    """The parameters notebook 02 runs with on ``profile`` and their data ``(train, test)``: what
+    notebooks 03, 04 and 06 need to reuse 02's models from the run store."""
+    from .data import load_data
+    from .experiments import zoo_params
+    Z = zoo_params(profile)
+    return Z, load_data(eps_spec(Z, 0.0).data)

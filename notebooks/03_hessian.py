@@ -27,8 +27,7 @@ import numpy as np
 
 from landscape_core import curvature, dynamics, landscape, plots
 from landscape_core.claims import Claims, fmt, fmt_list
-from landscape_core.data import load_data
-from landscape_core.experiments import HessianParams, zoo_params
+from landscape_core.experiments import HessianParams
 from landscape_core.io import save_figure
 from landscape_core.notebook import interact_or_draw, start
 from landscape_core.runs import get_or_train
@@ -53,9 +52,8 @@ points = 5
 # %%
 P, out = start(HessianParams, globals(), _before)
 claims = Claims(out.notebook, P.profile)
-Z = zoo_params(P.profile)
+Z, (train_split, test_split) = dynamics.zoo(P.profile)
 dev = P.torch_device()
-train_split, test_split = load_data(dynamics.eps_spec(Z, 0.0).data)
 x, y = train_split.x[: P.n_examples].to(dev), train_split.y[: P.n_examples].to(dev)
 models = {eps: get_or_train(spec, out.runs, device=dev, data=(train_split, test_split)).model(device=dev)
           for eps, spec in dynamics.eps_specs(Z).items()}

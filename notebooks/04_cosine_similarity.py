@@ -24,8 +24,7 @@
 
 from landscape_core import curvature, dynamics, landscape, plots
 from landscape_core.claims import Claims, fmt, fmt_list
-from landscape_core.data import load_data
-from landscape_core.experiments import CosineParams, zoo_params
+from landscape_core.experiments import CosineParams
 from landscape_core.io import atomic_write_text, save_figure
 from landscape_core.notebook import start
 from landscape_core.runs import get_or_train
@@ -46,9 +45,8 @@ repeats = 2
 # %%
 P, out = start(CosineParams, globals(), _before)
 claims = Claims(out.notebook, P.profile)
-Z = zoo_params(P.profile)
+Z, (train_split, test_split) = dynamics.zoo(P.profile)
 dev = P.torch_device()
-train_split, test_split = load_data(dynamics.eps_spec(Z, 0.0).data)
 x, y = train_split.x[: P.n_examples].to(dev), train_split.y[: P.n_examples].to(dev)
 xt, yt = test_split.x[: P.n_test].to(dev), test_split.y[: P.n_test].to(dev)
 budgets = [e for e in Z.eps_list if e > 0]           # at eps = 0 there is no perturbation to compare

@@ -27,8 +27,7 @@ import numpy as np
 from landscape_core import curves, dynamics
 from landscape_core.attacks import make_attack
 from landscape_core.claims import Claims, fmt
-from landscape_core.data import load_data
-from landscape_core.experiments import ConnectivityParams, zoo_params
+from landscape_core.experiments import ConnectivityParams
 from landscape_core.io import atomic_write_text, save_figure
 from landscape_core.notebook import start
 from landscape_core.runs import get_or_train
@@ -51,9 +50,8 @@ n_eval = 100
 # %%
 P, out = start(ConnectivityParams, globals(), _before)
 claims = Claims(out.notebook, P.profile)
-Z = zoo_params(P.profile)
+Z, data = dynamics.zoo(P.profile)
 dev = P.torch_device()
-data = load_data(dynamics.eps_spec(Z, 0.0).data)
 x, y = data[0].x.to(dev), data[0].y.to(dev)
 xe, ye = x[: P.n_eval], y[: P.n_eval]
 budgets = (0.0, max(Z.eps_list))
