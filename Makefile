@@ -14,7 +14,7 @@ NAMES := $(notdir $(SOURCES:.py=))
 PACKAGE := $(wildcard landscape_core/*.py)
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
 
-.PHONY: help setup reproduce test unit nbval lab notebooks sync bench clean check-params check-profile summary
+.PHONY: FORCE help setup reproduce test unit nbval lab notebooks sync bench clean check-params check-profile summary
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 
@@ -37,8 +37,13 @@ setup: $(INSTALLED)
 reproduce: $(INSTALLED) check-profile $(NAMES:%=$(OUT)/%.ipynb)
 	@$(PY) -m landscape_core.notebook summary --profile $(PROFILE)
 
-$(OUT)/%.ipynb: notebooks/%.py params/$(PROFILE)/%.yaml $(PACKAGE) | $(INSTALLED)
-	$(PY) -m landscape_core.notebook run $< --profile $(PROFILE)
+# SET="device=cuda seed=1" overrides parameters of every notebook; $(OUT)/.set remembers the last
+# SET, so changing it (or dropping it) re-runs every notebook of the profile.
+$(OUT)/.set: FORCE
+	@mkdir -p $(OUT); echo '$(SET)' | cmp -s - $@ || echo '$(SET)' > $@
+
+$(OUT)/%.ipynb: notebooks/%.py params/$(PROFILE)/%.yaml $(PACKAGE) $(OUT)/.set | $(INSTALLED)
+	$(PY) -m landscape_core.notebook run $< --profile $(PROFILE) $(SET:%=--set %)
 
 check-params: | $(INSTALLED)
 	@$(PY) -m landscape_core.notebook check-params
@@ -74,7 +79,7 @@ lab: $(INSTALLED)
 	$(VENV)/bin/jupyter lab notebooks
 
 bench: $(INSTALLED)
-	$(PY) -m landscape_core.bench
+	$(PY) -m landscape_core.bench $(if $(DEVICE),--device $(DEVICE))
 
 clean:
 	rm -rf outputs

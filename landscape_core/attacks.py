@@ -29,7 +29,9 @@ The paper trains with PGD (Madry et al., paper ref. [33]; MNIST 50 steps of 0.01
 from __future__ import annotations
 
 import math
+import os
 import warnings
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -96,7 +98,14 @@ def preserve_rng() -> Iterator[None]:
 
 
 def _per_sample(value, x: torch.Tensor, name: str) -> torch.Tensor:
-    """A float or tensor as a ``[B]`` tensor on x's device/dtype, checked >= 0."""
+    """A float or tensor as a ``[B]`` tensor on x's device/dtype, checked >= 0.
+
+    A Python number is checked on the host (no device synchronisation); a tensor is checked on its
+    device, which on a GPU waits for the queued work: validate once per attack, not per step."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            raise ParameterError(name, value, "must be finite and >= 0")
+        return torch.full((x.shape[0],), float(value), dtype=x.dtype, device=x.device)
     t = torch.as_tensor(value, dtype=x.dtype, device=x.device).detach()
     if t.ndim == 0:
         t = t.expand(x.shape[0])
@@ -118,7 +127,12 @@ def _flat_norm(v: torch.Tensor) -> torch.Tensor:
 
 def project(delta: torch.Tensor, eps: torch.Tensor | float, norm: str = "linf") -> torch.Tensor:
     """Euclidean projection of perturbations ``delta`` ([B, ...]) onto the eps-ball (eps float or [B])."""
-    eps_b = _bcast(_per_sample(eps, delta, "eps"), delta)
+    return _project(delta, _per_sample(eps, delta, "eps"), norm)
+
+
+def _project(delta: torch.Tensor, eps_v: torch.Tensor, norm: str) -> torch.Tensor:
+    """:func:`project` with ``eps_v`` already a checked ``[B]`` tensor (no validation, no sync)."""
+    eps_b = _bcast(eps_v, delta)
     if norm == "linf":
         return torch.maximum(torch.minimum(delta, eps_b), -eps_b)
     if norm == "l2":
@@ -137,7 +151,7 @@ def _random_start(x, eps, step, norm, kind, generator) -> torch.Tensor:
     if kind == "none":
         return torch.zeros_like(x)
     if kind == "step":  # the original code: uniform in +-step per coordinate, then projected
-        return project((2 * _rand(x.shape, generator, x) - 1) * _bcast(step, x), eps, norm)
+        return _project((2 * _rand(x.shape, generator, x) - 1) * _bcast(step, x), eps, norm)
     if norm == "linf":  # uniform in the eps-cube
         return (2 * _rand(x.shape, generator, x) - 1) * _bcast(eps, x)
     # uniform in the L2 ball: uniform direction, radius eps * U^(1/d)
@@ -191,6 +205,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, 
 
     def one_run() -> torch.Tensor:
         x_adv = box(x + _random_start(x, eps_v, step_v, norm, random_start, generator))
+        graphed = _graphed_step(model, x, y, norm, clamp, steps)
+        if graphed is not None:
+            return graphed.run(x, y, x_adv, eps_v, step_v, steps)
         for _ in range(steps):
             x_adv.requires_grad_(True)
             with torch.enable_grad():
@@ -201,7 +218,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, 
                     direction = grad.sign()
                 else:
                     direction = grad / _bcast(_flat_norm(grad).clamp_min(1e-12), grad)
-                x_adv = box(x + project(x_adv.detach() + step_b * direction - x, eps_v, norm))
+                x_adv = box(x + _project(x_adv.detach() + step_b * direction - x, eps_v, norm))
         return x_adv.detach()
 
     with model_mode(model, mode), frozen(model):
@@ -217,6 +234,95 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, 
                 best = torch.where(_bcast(better, x), cand, best)
                 best_loss = torch.where(better, cand_loss, best_loss)
     return torch.where(_bcast(eps_v == 0, x), x, best).detach()
+
+
+# ---------------------------------------------------------------------------------------------------
+# CUDA graphs for the PGD step
+# ---------------------------------------------------------------------------------------------------
+# On a GPU, small models (the paper's MNIST LeNet) are bound by kernel-launch overhead, not by the GPU:
+# one PGD step of LeNet-16 at batch 100 launches ~40 kernels that each run for microseconds.  A step
+# captured once as a CUDA graph is replayed with one launch.  The graph holds the model's parameter
+# and buffer storage, so in-place optimiser updates are seen by later replays; it is captured only
+# for a model in eval mode whose (model, shape, threat model, storage) was seen before (a model built
+# for one call, like a point on a Bezier curve, stays eager).  LANDSCAPE_CUDA_GRAPHS=0 turns it off.
+_GRAPHS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+_MAX_GRAPHS_PER_MODEL = 8
+
+
+def cuda_graphs_enabled() -> bool:
+    return os.environ.get("LANDSCAPE_CUDA_GRAPHS", "1") != "0"
+
+
+class _GraphedStep:
+    """One PGD step (input gradient, ascent, projection, box) captured as a CUDA graph."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, clamp):
+        self.model, self.norm, self.clamp = model, norm, clamp      # model: only while capturing
+        self.x, self.y, self.x_adv = x.detach().clone(), y.detach().clone(), x.detach().clone()
+        self.eps = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        self.step = torch.zeros_like(self.eps)
+        side = torch.cuda.Stream(device=x.device)
+        side.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(side):       # warm-up off the capture stream, as CUDA graphs require
+            for _ in range(3):
+                self._step()
+        torch.cuda.current_stream(x.device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._step()
+        self.model = None   # the cache is keyed weakly by the model: hold no reference to it
+
+    def _step(self) -> None:
+        x_in = self.x_adv.detach().requires_grad_(True)
+        with torch.enable_grad():
+            loss = F.cross_entropy(self.model(x_in), self.y, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x_in)
+        with torch.no_grad():
+            if self.norm == "linf":
+                direction = grad.sign()
+            else:
+                direction = grad / _bcast(_flat_norm(grad).clamp_min(1e-12), grad)
+            new = self.x + _project(self.x_adv + _bcast(self.step, grad) * direction - self.x, self.eps, self.norm)
+            if self.clamp is not None:
+                new = new.clamp(*self.clamp)
+            self.x_adv.copy_(new)
+
+    def run(self, x, y, start, eps_v, step_v, steps: int) -> torch.Tensor:
+        self.x.copy_(x)
+        self.y.copy_(y)
+        self.eps.copy_(eps_v)
+        self.step.copy_(step_v)
+        self.x_adv.copy_(start)
+        for _ in range(steps):
+            self.graph.replay()
+        return self.x_adv.clone()
+
+
+def _graph_key(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, clamp) -> tuple:
+    storage = tuple(t.data_ptr() for t in (*model.parameters(), *model.buffers()))
+    return (tuple(x.shape), x.dtype, str(x.device), tuple(y.shape), norm, clamp, storage)
+
+
+def _graphed_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, clamp,
+                  steps: int) -> _GraphedStep | None:
+    """The captured step for this call, or None (eager): CPU, disabled, a module in train mode, fewer
+    than 2 steps, or the first call with this key (capture costs about four eager steps)."""
+    if not x.is_cuda or steps < 2 or not cuda_graphs_enabled() or any(m.training for m in model.modules()):
+        return None
+    try:
+        cache = _GRAPHS.setdefault(model, {})
+    except TypeError:          # a model that cannot be weakly referenced: stay eager
+        return None
+    key = _graph_key(model, x, y, norm, clamp)
+    entry = cache.get(key)
+    if entry is None:          # first sighting: remember it, run eagerly
+        if len(cache) >= _MAX_GRAPHS_PER_MODEL:
+            cache.pop(next(iter(cache)))
+        cache[key] = "seen"
+        return None
+    if entry == "seen":
+        cache[key] = entry = _GraphedStep(model, x, y, norm, clamp)
+    return entry
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, **kw) -> torch.Tensor:

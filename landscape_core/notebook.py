@@ -29,7 +29,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .io import PROFILES, atomic_path, outputs_dir, repo_root
 from .spec import ParameterError, Spec, param
@@ -143,8 +143,23 @@ def spec_class(name: str) -> type[Spec]:
     return getattr(importlib.import_module(module), cls)
 
 
-def load_params(name: str, profile: str) -> dict:
-    """Read and validate ``params/<profile>/<name>.yaml`` (profile injected); returns the dict."""
+def parse_overrides(items: Sequence[str] | None) -> dict:
+    """``["device=cuda", "epochs=3"]`` -> ``{"device": "cuda", "epochs": 3}`` (values read as YAML)."""
+    import yaml
+    out = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise ParameterError("--set", item, "must be NAME=VALUE, e.g. device=cuda")
+        out[name.strip()] = yaml.safe_load(text) if text.strip() else None
+    if "profile" in out:
+        raise ParameterError("profile", out["profile"], "is chosen with --profile, not --set")
+    return out
+
+
+def load_params(name: str, profile: str, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Read and validate ``params/<profile>/<name>.yaml`` (profile injected, then ``overrides``
+    on top, e.g. from ``--set device=cuda``); returns the dict."""
     import yaml
     path = repo_root() / "params" / profile / f"{name}.yaml"
     if not path.exists():
@@ -156,6 +171,9 @@ def load_params(name: str, profile: str) -> dict:
     if raw.get("profile", profile) != profile:
         raise ParameterError("profile", raw["profile"], f"must be '{profile}' in params/{profile}/", where)
     params = {**raw, "profile": profile}
+    if overrides:
+        params.update(overrides)
+        where += " with --set " + " ".join(f"{k}={v}" for k, v in overrides.items())
     spec_class(name).from_params(params, where=where)      # raises ParameterError before any compute
     return params
 
@@ -196,7 +214,7 @@ def _cmd_run(args) -> int:
     name = py.stem
     out = outputs_dir(args.profile) / f"{name}.ipynb"
     try:
-        params = load_params(name, args.profile)
+        params = load_params(name, args.profile, parse_overrides(args.set))
     except ParameterError as err:
         print(f"error: {err}", file=sys.stderr)
         if out.exists():          # an older result no longer matches the parameters
@@ -282,6 +300,8 @@ def main(argv=None) -> int:
     p.add_argument("notebook")
     p.add_argument("--profile", default="quick", choices=PROFILES)
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override one parameter of the file (repeatable), e.g. --set device=cuda")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("reference", help="re-execute the committed reference notebook on its defaults")
     p.add_argument("notebook")

@@ -113,8 +113,11 @@ class DeadLayerProbe:
     def __exit__(self, *exc):
         self.active = False
 
-    def dead_count(self) -> int:
-        return int(sum(1 for a in self.alive if not bool(a)))
+    def dead_count(self) -> torch.Tensor:
+        """Number of dead layers in the last forward, as a 0-dim tensor (read it without a sync per layer)."""
+        if not self.alive:
+            return torch.zeros(())
+        return (~torch.stack(self.alive)).sum()
 
     def remove(self):
         for h in self.handles:
@@ -143,7 +146,8 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
     train_split, _ = data if data is not None else load_data(spec.data)
-    x_all, y_all = train_split.x, train_split.y
+    # the training set moves to the device once (per-batch copies from pageable memory synchronise)
+    x_all, y_all = train_split.x.to(device), train_split.y.to(device)
     model = build_model(spec, device)
     theta0 = flat_params(model)
     opt = _optimizer(spec, model)
@@ -170,6 +174,7 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
     eps_spec, lr_spec = spec.eps_spec, spec.lr_spec
     probe = DeadLayerProbe(model)
     diverged, done = False, start_epoch
+    pending_dist: list[torch.Tensor] = []
     end_epoch = spec.epochs if stop_after_epochs is None else min(spec.epochs, start_epoch + stop_after_epochs)
     bar = tqdm(total=(end_epoch - start_epoch) * n_batches, disable=not progress, desc="train", leave=False)
     try:
@@ -189,20 +194,26 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
                 with probe:
                     logits = model(x_in)
                 loss = F.cross_entropy(logits, yb)
-                if not torch.isfinite(loss):
-                    diverged = True
-                    break
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 with torch.no_grad():
                     gnorm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters() if p.grad is not None))
                     err = (logits.argmax(1) != yb).float().mean()
+                    # ONE device-to-host copy per batch (on a GPU every read is a synchronisation)
+                    loss_v, gnorm_v, err_v, dead_v = torch.stack(
+                        [loss.detach(), gnorm, err, probe.dead_count().to(loss.device, loss.dtype)]).tolist()
+                if not math.isfinite(loss_v):      # before the step: final.pt keeps the last finite model
+                    diverged = True
+                    break
                 opt.step()
-                with torch.no_grad():
-                    dist = (flat_params(model) - theta0).norm()
-                for k, v in zip(PROBES, (gnorm, loss.detach(), err, dist, eps, lr, probe.dead_count())):
+                with torch.no_grad():          # read at the end of the epoch, with the other probes
+                    pending_dist.append((flat_params(model) - theta0).norm())
+                for k, v in (("grad_norm", gnorm_v), ("loss", loss_v), ("robust_err", err_v), ("eps", eps),
+                             ("lr", lr), ("dead_layers", dead_v)):
                     probes[k].append(float(v))
                 bar.update(1)
+            probes["dist"].extend(torch.stack(pending_dist).tolist() if pending_dist else [])
+            pending_dist.clear()
             seconds += time.perf_counter() - t0
             if diverged:
                 break
@@ -224,7 +235,8 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
         save_checkpoint(run_dir / "probes.pt", {k: torch.tensor(v, dtype=torch.float64) for k, v in probes.items()})
         save_json(run_dir / "result.json", {"spec": spec.to_dict(), "digest": spec.digest(),
                                             "epochs_done": epochs_done, "diverged": diverged,
-                                            "seconds": round(seconds, 2), "n_updates": len(probes["loss"])})
+                                            "seconds": round(seconds, 2), "n_updates": len(probes["loss"]),
+                                            "device": device.type, "torch": torch.__version__})
     return TrainResult(epochs_done=epochs_done, diverged=diverged, seconds=seconds)
 
 

@@ -23,10 +23,10 @@ def _sandbox(tmp_path: Path, params_text: str) -> Path:
     return tmp_path
 
 
-def _run(root: Path) -> subprocess.CompletedProcess:
+def _run(root: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "LANDSCAPE_ROOT": str(root)}
     return subprocess.run([sys.executable, "-m", "landscape_core.notebook", "run",
-                           str(root / "notebooks" / "01_linear_theory.py"), "--profile", "quick"],
+                           str(root / "notebooks" / "01_linear_theory.py"), "--profile", "quick", *extra],
                           capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -42,6 +42,28 @@ def test_bad_params_fail_before_compute_and_leave_nothing(tmp_path, text, name, 
     assert res.returncode != 0
     assert f"'{name}'" in res.stderr and fragment in res.stderr, res.stderr
     assert not (root / "outputs" / "quick" / "01_linear_theory.ipynb").exists()
+
+
+@pytest.mark.parametrize("override, name, fragment", [
+    ("device=gpu", "device", "must be one of"),
+    ("eps=-2", "eps", "must be >= 0.0"),
+    ("epsilon=0.1", "epsilon", "did you mean"),
+    ("profile=paper", "profile", "chosen with --profile"),
+    ("device", "--set", "NAME=VALUE"),
+])
+def test_bad_overrides_fail_before_compute(tmp_path, override, name, fragment):
+    root = _sandbox(tmp_path, "eps: 0.5\n")
+    res = _run(root, "--set", override)
+    assert res.returncode == 2
+    assert f"'{name}'" in res.stderr and fragment in res.stderr, res.stderr
+    assert not (root / "outputs" / "quick" / "01_linear_theory.ipynb").exists()
+
+
+def test_overrides_are_read_as_yaml_and_win_over_the_file(tmp_path):
+    assert nbk.parse_overrides(["device=cuda", "seed=3", "eps_list=[0.0, 0.1]", "n_train="]) == \
+        {"device": "cuda", "seed": 3, "eps_list": [0.0, 0.1], "n_train": None}
+    params = nbk.load_params("01_linear_theory", "quick", {"seed": 5})
+    assert params["seed"] == 5 and params["profile"] == "quick"
 
 
 def test_committed_params_are_valid():
