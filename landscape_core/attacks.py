@@ -14,7 +14,10 @@ The paper trains with PGD (Madry et al., paper ref. [33]; MNIST 50 steps of 0.01
   - ``eps`` and the step may differ per example (a ``[B]`` tensor); ``step_ratio`` keeps step/eps
     constant when eps is scheduled, which is what the original's ``adjust_threshold`` does;
   - ``restarts`` keeps, per example, the restart whose final iterate has the highest loss;
-  - the model runs in eval mode during the attack by default and its modes are always restored.
+  - the model runs in eval mode during the attack by default and its modes are always restored;
+  - on CUDA a step is replayed from a captured CUDA graph once the same model and shapes come back
+    (``LANDSCAPE_CUDA_GRAPHS=0`` turns it off); validation happens once per call, never per step,
+    so no step waits for the GPU.
 
 * :func:`fgsm` - one step of size eps from the clean point (Goodfellow et al., paper ref. [18]).
 * :class:`AttackSpec` / :func:`make_attack` - a validated description and a callable
