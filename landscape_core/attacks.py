@@ -308,10 +308,13 @@ def _graph_key(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, cl
 
 def _graphed_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, clamp,
                   steps: int) -> _GraphedStep | None:
-    """The captured step for this call, or None (eager): CPU, disabled, a module in train mode, fewer
-    than 2 steps, or the first call with this key (capture costs about four eager steps)."""
+    """The captured step for this call, or None (eager): CPU, disabled, a module in train mode, no
+    registered parameters, fewer than 2 steps, or the first call with this key (capture costs about
+    four eager steps)."""
     if not x.is_cuda or steps < 2 or not cuda_graphs_enabled() or any(m.training for m in model.modules()):
         return None
+    if next(model.parameters(), None) is None:   # functional models (a curve's PointModel): their
+        return None                              # tensors are invisible to the storage key
     try:
         cache = _GRAPHS.setdefault(model, {})
     except TypeError:          # a model that cannot be weakly referenced: stay eager

@@ -169,3 +169,14 @@ def test_cuda_graph_sees_optimizer_updates(monkeypatch, data):
     model.eval()
     eager, graphed = _eager_and_graphed(model, x, y, monkeypatch, **kw)
     assert (eager - graphed).abs().le(1e-6).float().mean().item() > 0.999
+
+
+def test_functional_models_stay_eager(data):
+    from landscape_core import attacks
+    from landscape_core.curves import PointModel
+    base = _lenet().to(CUDA)
+    point = PointModel(base, dict(base.named_parameters()), dict(base.named_buffers())).eval()
+    x, y = data[0].x[:50].to(CUDA), data[0].y[:50].to(CUDA)
+    for _ in range(3):
+        pgd(point, x, y, 0.2, steps=3, step_ratio=0.25)
+    assert point not in attacks._GRAPHS
