@@ -168,6 +168,23 @@ def _random_start(x, eps, step, norm, kind, generator) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------
 # PGD / FGSM
 # ---------------------------------------------------------------------------------------------------
+def _pgd_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor, step_b: torch.Tensor,
+              eps_v: torch.Tensor, norm: str, clamp) -> torch.Tensor:
+    """One PGD step from ``x_adv``: input gradient of the summed CE, ascent along sign(grad) (L-inf) or
+    grad/||grad|| (L2) scaled by ``step_b``, projection onto the eps-ball around ``x``, then the box."""
+    x_in = x_adv.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = F.cross_entropy(model(x_in), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x_in)
+    with torch.no_grad():
+        if norm == "linf":
+            direction = grad.sign()
+        else:
+            direction = grad / _bcast(_flat_norm(grad).clamp_min(1e-12), grad)
+        new = x + _project(x_in.detach() + step_b * direction - x, eps_v, norm)
+        return new if clamp is None else new.clamp(*clamp)
+
+
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, step_size=None,
         step_ratio: float | None = None, norm: str = "linf", restarts: int = 1, random_start: str = "ball",
         generator: torch.Generator | None = None, mode: str | None = "eval",
@@ -201,7 +218,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, 
     if generator is None:
         generator = torch.Generator(device=x.device).manual_seed(0)
     lo, hi = (None, None) if clamp is None else clamp
-    eps_b, step_b = _bcast(eps_v, x), _bcast(step_v, x)
+    step_b = _bcast(step_v, x)
 
     def box(z):
         return z if clamp is None else z.clamp(lo, hi)
@@ -212,16 +229,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, 
         if graphed is not None:
             return graphed.run(x, y, x_adv, eps_v, step_v, steps)
         for _ in range(steps):
-            x_adv.requires_grad_(True)
-            with torch.enable_grad():
-                loss = F.cross_entropy(model(x_adv), y, reduction="sum")
-                (grad,) = torch.autograd.grad(loss, x_adv)
-            with torch.no_grad():
-                if norm == "linf":
-                    direction = grad.sign()
-                else:
-                    direction = grad / _bcast(_flat_norm(grad).clamp_min(1e-12), grad)
-                x_adv = box(x + _project(x_adv.detach() + step_b * direction - x, eps_v, norm))
+            x_adv = _pgd_step(model, x, y, x_adv, step_b, eps_v, norm, clamp)
         return x_adv.detach()
 
     with model_mode(model, mode), frozen(model):
@@ -276,18 +284,9 @@ class _GraphedStep:
         self.model = None   # the cache is keyed weakly by the model: hold no reference to it
 
     def _step(self) -> None:
-        x_in = self.x_adv.detach().requires_grad_(True)
-        with torch.enable_grad():
-            loss = F.cross_entropy(self.model(x_in), self.y, reduction="sum")
-            (grad,) = torch.autograd.grad(loss, x_in)
+        new = _pgd_step(self.model, self.x, self.y, self.x_adv, _bcast(self.step, self.x), self.eps, self.norm,
+                        self.clamp)
         with torch.no_grad():
-            if self.norm == "linf":
-                direction = grad.sign()
-            else:
-                direction = grad / _bcast(_flat_norm(grad).clamp_min(1e-12), grad)
-            new = self.x + _project(self.x_adv + _bcast(self.step, grad) * direction - self.x, self.eps, self.norm)
-            if self.clamp is not None:
-                new = new.clamp(*self.clamp)
             self.x_adv.copy_(new)
 
     def run(self, x, y, start, eps_v, step_v, steps: int) -> torch.Tensor:

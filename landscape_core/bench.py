@@ -36,31 +36,30 @@ def _sync() -> None:
         torch.cuda.synchronize(DEVICE)
 
 
-def median_time(fn, repeats: int = 7, warmup: int = 2) -> float:
+def interleaved_times(fns, repeats: int = 7, warmup: int = 2) -> list[list[float]]:
+    """Wall times of each of ``fns``, called in turn in every round (a drift of the machine hits all
+    alike); CUDA work is synchronised before every clock read."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        _sync()
-        t0 = time.perf_counter()
-        fn()
-        _sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def paired_medians(fa, fb, repeats: int = 7, warmup: int = 2) -> tuple[float, float]:
-    """Medians of ``fa`` and ``fb`` timed alternately (a drift of the machine hits both alike)."""
-    for _ in range(warmup):
-        fa(), fb()
-    ta, tb = [], []
-    for _ in range(repeats):
-        for fn, times in ((fa, ta), (fb, tb)):
+        for fn, ts in zip(fns, times):
             _sync()
             t0 = time.perf_counter()
             fn()
             _sync()
-            times.append(time.perf_counter() - t0)
+            ts.append(time.perf_counter() - t0)
+    return times
+
+
+def median_time(fn, repeats: int = 7, warmup: int = 2) -> float:
+    return statistics.median(interleaved_times([fn], repeats, warmup)[0])
+
+
+def paired_medians(fa, fb, repeats: int = 7, warmup: int = 2) -> tuple[float, float]:
+    """Medians of ``fa`` and ``fb`` timed alternately."""
+    ta, tb = interleaved_times([fa, fb], repeats, warmup)
     return statistics.median(ta), statistics.median(tb)
 
 
@@ -167,18 +166,9 @@ def epoch_ratio(width: int = 16, n_train: int = 2000, steps: int = 10, repeats: 
                 loss.backward()
                 opt.step()
 
-    def timed(fn, epochs):
-        _sync()
-        t0 = time.perf_counter()
-        fn(epochs)
-        _sync()
-        return time.perf_counter() - t0
-
-    ours(1), reference(1)                                   # warm-up
-    o1, o2, r1, r2 = [], [], [], []
-    for _ in range(repeats):                                # interleaved: drifts hit both sides
-        o1.append(timed(ours, 1)), o2.append(timed(ours, 2))
-        r1.append(timed(reference, 1)), r2.append(timed(reference, 2))
+    ours(1), reference(1)                                   # warm-up (the 2-epoch runs need none)
+    o1, o2, r1, r2 = interleaved_times([lambda: ours(1), lambda: ours(2), lambda: reference(1),
+                                        lambda: reference(2)], repeats, warmup=0)
     med = statistics.median
     t_ours = med(b - a for a, b in zip(o1, o2))
     t_ref = med(b - a for a, b in zip(r1, r2))

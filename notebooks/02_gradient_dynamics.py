@@ -91,20 +91,23 @@ save_figure(plots.gradient_dynamics(probes, P.first_n, P.last_n, smooth=max(P.fi
 
 # %%
 eps = [w.eps for w in W]
-rho = {k: dynamics.rank_correlation(eps, [getattr(w, k) for w in W])
-       for k in ("early_grad", "early_err", "dist_at_n", "late_grad")}
-claims.check("Fig 2a: early gradient norm falls as eps grows", rho["early_grad"] <= -0.9,
-             f"mean grad norm over first {P.first_n} updates {fmt_list([w.early_grad for w in W])}; rho {rho['early_grad']:.2f}",
-             "Spearman rho(eps, early grad) <= -0.9")
-claims.check("Fig 2b: robust training error falls more slowly with larger eps", rho["early_err"] >= 0.9,
-             f"mean robust train error over first {P.first_n} updates {fmt_list([w.early_err for w in W])}; rho {rho['early_err']:.2f}",
-             "Spearman rho(eps, early error) >= 0.9")
-claims.check("Fig 2c: distance from init grows more slowly with larger eps", rho["dist_at_n"] <= -0.9,
-             f"||theta - theta0|| after {P.first_n} updates {fmt_list([w.dist_at_n for w in W])}; rho {rho['dist_at_n']:.2f}",
-             "Spearman rho(eps, distance) <= -0.9")
-claims.check("Fig 2d / Thm 2: late gradient norm rises with eps", rho["late_grad"] >= 0.9,
-             f"mean grad norm over last {P.last_n} updates {fmt_list([w.late_grad for w in W])}; rho {rho['late_grad']:.2f}",
-             "Spearman rho(eps, late grad) >= 0.9")
+# (claim, window statistic, direction of the trend, what was measured, its name in the rule)
+trends = [
+    ("Fig 2a: early gradient norm falls as eps grows", "early_grad", -1,
+     f"mean grad norm over first {P.first_n} updates", "early grad"),
+    ("Fig 2b: robust training error falls more slowly with larger eps", "early_err", +1,
+     f"mean robust train error over first {P.first_n} updates", "early error"),
+    ("Fig 2c: distance from init grows more slowly with larger eps", "dist_at_n", -1,
+     f"||theta - theta0|| after {P.first_n} updates", "distance"),
+    ("Fig 2d / Thm 2: late gradient norm rises with eps", "late_grad", +1,
+     f"mean grad norm over last {P.last_n} updates", "late grad"),
+]
+for claim, key, sign, measured, name in trends:
+    values = [getattr(w, key) for w in W]
+    r = dynamics.rank_correlation(eps, values)
+    claims.check(claim, r >= 0.9 if sign > 0 else r <= -0.9,
+                 f"{measured} {fmt_list(values)}; rho {r:.2f}",
+                 f"Spearman rho(eps, {name}) {'>= 0.9' if sign > 0 else '<= -0.9'}")
 
 # %% [markdown]
 # ## App C.2.4: dead layers and constant classifiers against width
