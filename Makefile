@@ -1,6 +1,6 @@
 # Adversarial loss landscape study (Liu et al., NeurIPS 2020).
 #   make reproduce [PROFILE=smoke|quick|paper]   run every notebook into outputs/$(PROFILE)/
-#   make test                                     unit tests + freshness + nbval over the references
+#   make test                                     layer contract + unit tests + freshness + nbval
 # Both create .venv and install the package on first use.
 
 PROFILE ?= quick
@@ -11,10 +11,11 @@ INSTALLED := $(VENV)/.installed
 OUT := outputs/$(PROFILE)
 SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NAMES := $(notdir $(SOURCES:.py=))
-PACKAGE := $(wildcard landscape_core/*.py)
+PACKAGE := $(shell find landscape_core -name '*.py')
+ZOO_USERS := 03_hessian 04_cosine_similarity 06_connectivity
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
 
-.PHONY: FORCE help setup reproduce test unit nbval lab notebooks sync bench clean check-params check-profile summary
+.PHONY: FORCE help setup reproduce test lint unit nbval lab notebooks sync bench clean check-params check-profile summary
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 
@@ -35,27 +36,34 @@ setup: $(INSTALLED)
 # One executed notebook per source; re-run only when its source, its params or the package changed.
 # The runner validates the params first and moves the notebook into $(OUT) only on success.
 reproduce: $(INSTALLED) check-profile $(NAMES:%=$(OUT)/%.ipynb)
-	@$(PY) -m landscape_core.notebook summary --profile $(PROFILE)
+	@$(PY) -m landscape_core summary --profile $(PROFILE)
 
 # SET="device=cuda seed=1" overrides parameters of every notebook; $(OUT)/.set remembers the last
 # SET, so changing it (or dropping it) re-runs every notebook of the profile.
 $(OUT)/.set: FORCE
 	@mkdir -p $(OUT); echo '$(SET)' | cmp -s - $@ || echo '$(SET)' > $@
 
+# Notebooks 03, 04 and 06 analyse 02's models: 02's params file is one of their inputs.
+$(ZOO_USERS:%=$(OUT)/%.ipynb): params/$(PROFILE)/02_gradient_dynamics.yaml
+
 $(OUT)/%.ipynb: notebooks/%.py params/$(PROFILE)/%.yaml $(PACKAGE) $(OUT)/.set | $(INSTALLED)
-	$(PY) -m landscape_core.notebook run $< --profile $(PROFILE) $(SET:%=--set %)
+	$(PY) -m landscape_core run $< --profile $(PROFILE) $(SET:%=--set %)
 
 check-params: | $(INSTALLED)
-	@$(PY) -m landscape_core.notebook check-params
+	@$(PY) -m landscape_core check-params
 
 check-profile: | $(INSTALLED)
-	@$(PY) -m landscape_core.notebook check-params --profile $(PROFILE)
+	@$(PY) -m landscape_core check-params --profile $(PROFILE)
 
 summary: | $(INSTALLED)
-	@$(PY) -m landscape_core.notebook summary --profile $(PROFILE)
+	@$(PY) -m landscape_core summary --profile $(PROFILE)
 
 # --- tests ---------------------------------------------------------------------------------------
-test: unit nbval
+test: lint unit nbval
+
+# The floors of landscape_core (pyproject.toml, [tool.importlinter]): no import from a floor above.
+lint: $(INSTALLED)
+	$(VENV)/bin/lint-imports
 
 unit: $(INSTALLED)
 	$(PY) -m pytest tests -q
@@ -68,7 +76,7 @@ nbval: $(INSTALLED)
 # from an empty smoke run store: CI starts from a clean clone and trains every smoke model itself.
 notebooks: $(INSTALLED)
 	rm -rf outputs/smoke
-	@for nb in $(SOURCES); do $(PY) -m landscape_core.notebook reference $$nb || exit 1; done
+	@for nb in $(SOURCES); do $(PY) -m landscape_core reference $$nb || exit 1; done
 
 # Code from the .py into the .ipynb, outputs kept (one direction only: jupytext --sync lets the
 # newest file win).  Re-run `make notebooks` before committing so outputs match the code.
@@ -79,7 +87,7 @@ lab: $(INSTALLED)
 	$(VENV)/bin/jupyter lab notebooks
 
 bench: $(INSTALLED)
-	$(PY) -m landscape_core.bench $(if $(DEVICE),--device $(DEVICE))
+	$(PY) -m landscape_core.cli.bench $(if $(DEVICE),--device $(DEVICE))
 
 clean:
 	rm -rf outputs

@@ -31,12 +31,13 @@
 import numpy as np
 import torch
 
-from landscape_core import linear_theory as lt
-from landscape_core import plots
-from landscape_core.claims import Claims, fmt, fmt_list
-from landscape_core.experiments import LinearTheoryParams
-from landscape_core.io import save_figure
-from landscape_core.notebook import interact_or_draw, start
+from landscape_core.analysis import linear_theory as lt
+from landscape_core.core.io import save_figure
+from landscape_core.report import plots
+from landscape_core.report.claims import Claims, fmt, fmt_list
+from landscape_core.report.notebook import interact_or_draw, start
+from landscape_core.studies import linear_theory as linear
+from landscape_core.studies.linear_theory import LinearTheoryParams
 
 _before = set(globals())
 
@@ -78,32 +79,21 @@ print(P)
 # edge $g_\epsilon$. The closed form must match an exhaustive search over $x'$.
 
 # %%
-theta = np.linspace(-2, 2, P.fig1_grid)
-for eps in P.fig1_eps:
-    dev = np.abs(lt.adversarial_logistic_loss(theta, P.x, eps)
-                 - lt.brute_force_adversarial_logistic_loss(theta, P.x, eps)).max()
-    left, right = lt.kink_slopes(P.x, eps)
-    print(f"eps={eps:g}: max |closed form - brute force| = {dev:.1e};"
-          f" slopes at theta=0: {left:.4f} / {right:.4f}, jump {right - left:.4f}")
-    claims.check(f"Fig 1: g_eps closed form equals the inner maximum (eps={eps:g})", dev < 1e-3,
-                 f"max deviation {dev:.1e}", "max deviation < 1e-3 on a 2001-point x' grid")
-    claims.check(f"Sec 3.2: g_eps has a kink at theta=0 whose gradient jump is eps (eps={eps:g})",
-                 abs((right - left) - eps) < 1e-4, f"jump {right - left:.4f}", "|jump - eps| < 1e-4")
+for c in linear.fig1_checks(P):
+    print(f"eps={c.eps:g}: max |closed form - brute force| = {c.deviation:.1e};"
+          f" slopes at theta=0: {c.left:.4f} / {c.right:.4f}, jump {c.jump:.4f}")
+    claims.check(f"Fig 1: g_eps closed form equals the inner maximum (eps={c.eps:g})", c.deviation < 1e-3,
+                 f"max deviation {c.deviation:.1e}", "max deviation < 1e-3 on a 2001-point x' grid")
+    claims.check(f"Sec 3.2: g_eps has a kink at theta=0 whose gradient jump is eps (eps={c.eps:g})",
+                 abs(c.jump - c.eps) < 1e-4, f"jump {c.jump:.4f}", "|jump - eps| < 1e-4")
 
 fig = plots.fig1(P.x, P.fig1_eps, P.fig1_grid)
 save_figure(fig, out.figure("fig1"))
 
 
 # %%
-def draw_fig1(eps):
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    plots.fig1_panel(ax, P.x, eps, P.fig1_grid)
-    plt.show()
-
-
 if P.interactive:
-    interact_or_draw(draw_fig1, True, {"eps": (0.0, 2.0, 0.05, P.fig1_eps[0])})
+    interact_or_draw(plots.fig1_view, True, {"eps": (0.0, 2.0, 0.05, P.fig1_eps[0])}, x=P.x, n_grid=P.fig1_grid)
 
 # %% [markdown]
 # ## Prop 1 and Thm 1: $\mathcal V_\epsilon$ shrinks, $\mathcal T_\epsilon$ grows
@@ -132,51 +122,28 @@ save_figure(fig, out.figure("sets"))
 # for directions with a small $\tau(W)$ the best nonzero scaling at $\epsilon=\tau/2$ is itself tiny.
 
 # %%
-eps_grid = np.asarray(P.eps_grid)
-agree_v, nested = 0, True
-for W in fr["W_near"][: P.n_checks]:
-    member = [lt.in_version_space_brute_force(W, data.x, data.y, e) for e in eps_grid]
-    closed = [bool(lt.version_space_radius(W[None], data.x, data.y)[0] >= e) for e in eps_grid]
-    agree_v += member == closed
-    nested &= all(a >= b for a, b in zip(member, member[1:]))
-gammas = np.concatenate([-np.logspace(-6, 1, 36)[::-1], [0.0], np.logspace(-6, 1, 36)])
-W_iso = torch.randn(P.n_checks, P.num_classes, P.dim, generator=gen, dtype=torch.float64)
-agree_t = 0
-for W in W_iso:
-    t = float(lt.tau(W[None], data.x, data.y)[0])
-    agree_t += (lt.scaled_loss_argmin(W, data.x, data.y, 0.5 * t, gammas) != 0.0
-                and lt.scaled_loss_argmin(W, data.x, data.y, 2.0 * t, gammas) == 0.0)
-witness = lt.direction_witness(data.x, data.y, P.num_classes)
-w_tau = float(lt.tau(witness[None], data.x, data.y)[0])
-w_below = lt.scaled_loss_argmin(witness, data.x, data.y, 0.9 * crit["eps_bar"], gammas)
-print(f"V_eps closed form = box-vertex brute force for {agree_v}/{P.n_checks} directions; nested: {nested}")
-print(f"T_eps criterion = line search (argmin != 0 at tau/2, = 0 at 2 tau) for {agree_t}/{P.n_checks} directions")
-print(f"witness direction: tau = {w_tau:.4f}; argmin_gamma at 0.9 eps_bar = {w_below:.3g}")
+bf = linear.brute_force_checks(data, fr, crit["eps_bar"], P, gen)
+print(f"V_eps closed form = box-vertex brute force for {bf.agree_v}/{bf.n} directions; nested: {bf.nested}")
+print(f"T_eps criterion = line search (argmin != 0 at tau/2, = 0 at 2 tau) for {bf.agree_t}/{bf.n} directions")
+print(f"witness direction: tau = {bf.witness_tau:.4f}; argmin_gamma at 0.9 eps_bar = {bf.witness_below:.3g}")
 
 dv, dt = np.diff(fr["V"]), np.diff(fr["T"])
-claims.check("Prop 1: the version space V_eps shrinks as eps grows", (dv <= 0).all() and nested
-             and agree_v == P.n_checks and fr["V"][-1] < fr["V"][0],
-             f"fraction in V_eps {fmt(fr['V'][0])} -> {fmt(fr['V'][-1])}; brute force agrees {agree_v}/{P.n_checks}",
+claims.check("Prop 1: the version space V_eps shrinks as eps grows", (dv <= 0).all() and bf.nested
+             and bf.agree_v == bf.n and fr["V"][-1] < fr["V"][0],
+             f"fraction in V_eps {fmt(fr['V'][0])} -> {fmt(fr['V'][-1])}; brute force agrees {bf.agree_v}/{bf.n}",
              "non-increasing, strictly smaller at the largest eps, nested by brute force")
-full = eps_grid >= crit["eps_bar"]
+full = np.asarray(P.eps_grid) >= crit["eps_bar"]
 claims.check("Thm 1: T_eps grows with eps and is everything above eps_bar", (dt >= 0).all()
-             and bool((fr["T"][full] == 1).all()) and agree_t == P.n_checks
-             and abs(w_tau - crit["eps_bar"]) < 1e-9 and w_below != 0.0,
-             f"fraction in T_eps {fmt(fr['T'][0])} -> {fmt(fr['T'][-1])}; line search agrees {agree_t}/{P.n_checks};"
+             and bool((fr["T"][full] == 1).all()) and bf.agree_t == bf.n
+             and abs(bf.witness_tau - crit["eps_bar"]) < 1e-9 and bf.witness_below != 0.0,
+             f"fraction in T_eps {fmt(fr['T'][0])} -> {fmt(fr['T'][-1])}; line search agrees {bf.agree_t}/{bf.n};"
              f" witness tau = eps_bar = {crit['eps_bar']:.3f}",
              "non-decreasing, 1 for eps >= eps_bar, and a direction with tau = eps_bar exists")
 
 
 # %%
-def draw_sets(eps):
-    import matplotlib.pyplot as plt
-    plots.set_fractions(fr, crit["eps_bar"], mark_eps=eps)
-    if P.dim == 2:
-        plots.blobs_with_boxes(data, eps, W=data.centres)
-    plt.show()
-
-
-interact_or_draw(draw_sets, P.interactive, {"eps": (0.0, float(eps_grid[-1]), 0.01, P.eps)})
+interact_or_draw(plots.sets_view, P.interactive, {"eps": (0.0, float(P.eps_grid[-1]), 0.01, P.eps)},
+                 fractions=fr, eps_bar=crit["eps_bar"], data=data)
 
 # %% [markdown]
 # ## Adversarial training of the linear model ends at $W=0$ above $\bar\epsilon$
@@ -203,11 +170,7 @@ save_figure(plots.collapse(scan, crit["eps_bar"]), out.figure("collapse"))
 # $\mathcal L_\epsilon$ at 20 iterates of the last 20% of training.
 
 # %%
-tails = []
-for e in P.sgd_eps:
-    runs = [lt.sgd_gradient_tail(data, e, iterations=P.sgd_iterations, lr=P.sgd_lr, batch_size=P.sgd_batch_size,
-                                 hidden=P.sgd_hidden, seed=P.seed + s) for s in range(P.sgd_seeds)]
-    tails.append({"eps": e, "norms": np.concatenate([r["norms"] for r in runs])})
+tails = linear.sgd_tails(data, P)
 med = np.array([np.median(t["norms"]) for t in tails])
 print("eps                :", fmt_list(P.sgd_eps, 2))
 print("median late ||grad||:", fmt_list(med, 3))

@@ -21,13 +21,12 @@
 # itself. The robust test error at $\theta\pm a\mathbf v$ shows how curved each direction is.
 
 # %%
-
-from landscape_core import curvature, dynamics, landscape, plots
-from landscape_core.claims import Claims, fmt, fmt_list
-from landscape_core.experiments import CosineParams
-from landscape_core.io import atomic_write_text, save_figure
-from landscape_core.notebook import start
-from landscape_core.runs import get_or_train
+from landscape_core.core.io import save_figure
+from landscape_core.report import plots, tables
+from landscape_core.report.claims import Claims, fmt_list
+from landscape_core.report.notebook import start
+from landscape_core.studies import cosine
+from landscape_core.studies.gradient_dynamics import zoo_data, zoo_models
 
 _before = set(globals())
 
@@ -37,33 +36,28 @@ seed = 0
 device = 'cpu'
 interactive = False
 progress = False
+zoo = dict(training=dict(dataset='mnist5k', download=False, n_train=600, arch='lenet', width=2, pgd_steps=5,
+                         step_ratio=0.25, optimizer='adam', lr=1.0e-3, batch_size=100, epochs=2),
+           eps_list=(0.0, 0.2, 0.4), seed=0)
 n_examples = 100
 n_test = 100
 a_values = (0.0, 0.05, 0.1)
 repeats = 2
 
 # %%
-P, out = start(CosineParams, globals(), _before)
+P, out = start(cosine.CosineParams, globals(), _before)
 claims = Claims(out.notebook, P.profile)
-Z, (train_split, test_split) = dynamics.zoo(P.profile)
+Z = P.zoo
+train_split, test_split = data = zoo_data(Z)
 dev = P.torch_device()
 x, y = train_split.x[: P.n_examples].to(dev), train_split.y[: P.n_examples].to(dev)
 xt, yt = test_split.x[: P.n_test].to(dev), test_split.y[: P.n_test].to(dev)
-budgets = [e for e in Z.eps_list if e > 0]           # at eps = 0 there is no perturbation to compare
-print(f"models of 02: {Z.arch}-{Z.width}, eps {budgets}; {len(y)} training / {len(yt)} test examples")
+budgets = P.budgets                                 # at eps = 0 there is no perturbation to compare
+print(f"models of 02: {Z.training.arch}-{Z.training.width}, eps {budgets}; {len(y)} training / {len(yt)} test examples")
 
 # %%
-results = {}
-for eps in budgets:
-    model = get_or_train(dynamics.eps_spec(Z, eps), out.runs, device=dev,
-                         data=(train_split, test_split)).model(device=dev)
-    results[eps] = curvature.similarity(model, x, y, xt, yt, eps, steps=Z.pgd_steps, step_ratio=Z.step_ratio,
-                                        a_values=P.a_values, repeats=P.repeats, seed=P.seed, progress=P.progress)
-
-table = landscape.similarity_table({d: {f"eps = {e:g}": results[e][d] for e in budgets}
-                                    for d in ("Eigenvector", "Random")})
-print(table)
-atomic_write_text(out.tables / f"{out.notebook}.md", table + "\n")
+results = cosine.similarities(zoo_models(Z, out.runs, device=dev, data=data), x, y, xt, yt, P)
+tables.show(tables.similarity_rows(cosine.by_direction(results)), out.tables / out.notebook)
 
 # %% [markdown]
 # ## Fig 4: cosine similarity against $a$ (eigenvector dashed, random solid)
@@ -76,10 +70,7 @@ save_figure(plots.perturbation_similarity(results), out.figure("fig4"))
 # Drops are measured from the $a=0$ baseline to the largest $a$.
 
 # %%
-drop = {d: [results[e][d].cosine_mean[0] - results[e][d].cosine_mean[-1] for e in budgets]
-        for d in ("Eigenvector", "Random")}
-rise = {d: [100 * (results[e][d].error_mean[-1] - results[e][d].error_mean[0]) for e in budgets]
-        for d in ("Eigenvector", "Random")}
+drop, rise = cosine.changes(results)
 claims.check("Fig 4: cosine similarity falls much faster along the top eigenvector than along a random direction",
              all(de > 0.05 and de > 2 * dr for de, dr in zip(drop["Eigenvector"], drop["Random"])),
              f"cosine drop at a={P.a_values[-1]:g}: eigenvector {fmt_list(drop['Eigenvector'])},"

@@ -21,16 +21,14 @@
 # it is compared relative to the end points' loss.
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
 
-from landscape_core import curves, dynamics
-from landscape_core.attacks import make_attack
-from landscape_core.claims import Claims, fmt
-from landscape_core.experiments import ConnectivityParams
-from landscape_core.io import atomic_write_text, save_figure
-from landscape_core.notebook import start
-from landscape_core.runs import get_or_train
+from landscape_core.core.io import save_figure
+from landscape_core.report import plots, tables
+from landscape_core.report.claims import Claims, fmt
+from landscape_core.report.notebook import start
+from landscape_core.studies import connectivity
+from landscape_core.studies.gradient_dynamics import zoo_data
 
 _before = set(globals())
 
@@ -40,6 +38,9 @@ seed = 0
 device = 'cpu'
 interactive = False
 progress = False
+zoo = dict(training=dict(dataset='mnist5k', download=False, n_train=600, arch='lenet', width=2, pgd_steps=5,
+                         step_ratio=0.25, optimizer='adam', lr=1.0e-3, batch_size=100, epochs=2),
+           eps_list=(0.0, 0.2, 0.4), seed=0)
 curve_epochs = 1
 curve_lr = 1.0e-3
 curve_optimizer = 'adam'
@@ -48,59 +49,24 @@ points = 5
 n_eval = 100
 
 # %%
-P, out = start(ConnectivityParams, globals(), _before)
+P, out = start(connectivity.ConnectivityParams, globals(), _before)
 claims = Claims(out.notebook, P.profile)
-Z, data = dynamics.zoo(P.profile)
+Z = P.zoo
+data = zoo_data(Z)
 dev = P.torch_device()
-x, y = data[0].x.to(dev), data[0].y.to(dev)
-xe, ye = x[: P.n_eval], y[: P.n_eval]
-budgets = (0.0, max(Z.eps_list))
-spec = curves.CurveTrainSpec(epochs=P.curve_epochs, batch_size=Z.batch_size, lr=P.curve_lr,
-                             optimizer=P.curve_optimizer, n_bends=P.n_bends, seed=P.seed)
-ts = np.linspace(0, 1, P.points)
-print(f"end points: {Z.arch}-{Z.width} trained as in 02 with seeds {Z.seed} and {Z.seed + 1}, eps {budgets}")
+budgets = P.budgets
+print(f"end points: {Z.training.arch}-{Z.training.width} trained as in 02 with seeds {Z.seed} and {Z.seed + 1}, eps {budgets}")
 
 # %%
-paths = {}
-for eps in budgets:
-    ends = [get_or_train(dynamics.eps_spec(Z.replace(seed=Z.seed + s), eps), out.runs, device=dev, data=data)
-            for s in (0, 1)]
-    train_attack = ends[0].spec.attack
-    attack = make_attack(train_attack) if eps > 0 else None
-    ck = out.runs / f"curve_{ends[0].path.name}_{ends[1].path.name}_{spec.digest()}.pt"
-    paths[eps] = curves.connect(ends[0].model(device=dev), ends[1].model(device=dev), x, y, xe, ye, spec, ts,
-                                attack, checkpoint_path=ck, seed=P.seed, progress=P.progress)
+paths = connectivity.connect_zoo(P, out.runs, device=dev, data=data)
 
 # %% [markdown]
 # ## Loss and error along the straight line and the trained curve
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-rows = []
-for eps, res in paths.items():
-    kind = "clean" if eps == 0 else "adversarial"
-    for name, ls in (("line", "--"), ("curve", "-")):
-        sc = res[name]
-        loss = sc.clean_loss if eps == 0 else sc.adv_loss
-        err = sc.clean_err if eps == 0 else sc.adv_err
-        axes[0].plot(ts, loss, ls, marker="o", ms=3, label=rf"$\epsilon$={eps:g} {name}")
-        axes[1].plot(ts, 100 * err, ls, marker="o", ms=3, label=rf"$\epsilon$={eps:g} {name}")
-        ends = 0.5 * (loss[0] + loss[-1])
-        b = curves.barrier_height(loss)
-        rows.append({"training": kind, "eps": eps, "path": name, "endpoint loss": ends, "barrier": b,
-                     "relative barrier": b / ends, "max error (%)": 100 * err.max()})
-axes[0].set(xlabel="t", ylabel="loss (adversarial for eps > 0)")
-axes[1].set(xlabel="t", ylabel="error (%) (robust for eps > 0)")
-axes[0].legend(fontsize=7)
-fig.tight_layout()
-save_figure(fig, out.figure("paths"))
-
-header = "| training | eps | path | endpoint loss | barrier | relative barrier | max error (%) |"
-lines = [header, "|---|---|---|---|---|---|---|"]
-lines += [f"| {r['training']} | {r['eps']:g} | {r['path']} | {r['endpoint loss']:.4f} | {r['barrier']:.4f} |"
-          f" {r['relative barrier']:.3f} | {r['max error (%)']:.1f} |" for r in rows]
-print("\n".join(lines))
-atomic_write_text(out.tables / f"{out.notebook}.md", "\n".join(lines) + "\n")
+save_figure(plots.connectivity_paths(paths, np.linspace(0, 1, P.points)), out.figure("paths"))
+rows = connectivity.barrier_rows(paths)
+tables.show(rows, out.tables / out.notebook, formats=connectivity.BARRIER_FORMATS)
 
 # %% [markdown]
 # ## Claims

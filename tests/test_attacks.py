@@ -4,11 +4,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscape_core.attacks import (AttackSpec, fgsm, make_attack, model_mode, pgd, project,
-                                    robust_predictions)
-from landscape_core.spec import ParameterError
+from landscape_core.attacks import AttackSpec, fgsm, make_attack, pgd, project, sweep
+from landscape_core.core.modes import model_mode
+from landscape_core.core.spec import ParameterError
 
 K = 3
+
+
+def robust_predictions(model, x, y, attack, batch_size):
+    """(adversarial inputs, misclassified) over the set, through the one evaluation loop."""
+    r = sweep(model, x, y, attack, batch_size=batch_size, keep_adv=True)
+    return r.x_adv, r.adv_wrong
 
 
 @pytest.fixture(autouse=True, scope="module")

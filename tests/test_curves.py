@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscape_core.curves import (BezierCurve, CurveTrainSpec, PointModel, barrier_height,
-                                   bezier_coefficients, line_point, recompute_bn, scan_path, train_curve)
-from landscape_core.spec import ParameterError
+from landscape_core.analysis.curve_training import CurveTrainSpec, train_curve
+from landscape_core.analysis.curves import (BezierCurve, PointModel, barrier_height, bezier_coefficients, line_point,
+                                            recompute_bn, scan_path)
+from landscape_core.core.spec import ParameterError
 
 
 # --- tiny models and data --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import torchvision.datasets as tvd
 
 from landscape_core.data import (DatasetSpec, DatasetUnavailable, Split, augment_cifar, batches, dataset_info,
                                  load_data)
-from landscape_core.spec import ParameterError
+from landscape_core.core.spec import ParameterError
 
 
 # ---------------------------------------------------------------------------------------------------

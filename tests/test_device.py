@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from landscape_core import hessian
+from landscape_core.analysis import hessian
 from landscape_core.attacks import AttackSpec, make_attack, pgd
-from landscape_core.curves import BezierCurve, CurveTrainSpec, train_curve
+from landscape_core.analysis.curve_training import CurveTrainSpec, train_curve
+from landscape_core.analysis.curves import BezierCurve
 from landscape_core.data import DatasetSpec, augment_cifar, load_data
-from landscape_core.evaluate import evaluate
+from landscape_core.analysis.robustness import evaluate
 from landscape_core.models import ModelSpec, build_model
-from landscape_core.runs import get_or_train
-from landscape_core.train import TrainSpec, load_result, train
+from landscape_core.training.store import get_or_train
+from landscape_core.training.loop import TrainSpec, load_result, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 CUDA = "cuda"
@@ -132,7 +133,7 @@ def test_bezier_curve_on_cuda_keeps_its_end_points(data):
 
 
 def _eager_and_graphed(model, x, y, monkeypatch, **kw):
-    from landscape_core import attacks
+    from landscape_core.attacks import cuda_graphs as attacks
     monkeypatch.setenv("LANDSCAPE_CUDA_GRAPHS", "0")
     eager = pgd(model, x, y, 0.2, **kw)
     monkeypatch.setenv("LANDSCAPE_CUDA_GRAPHS", "1")
@@ -172,8 +173,8 @@ def test_cuda_graph_sees_optimizer_updates(monkeypatch, data):
 
 
 def test_functional_models_stay_eager(data):
-    from landscape_core import attacks
-    from landscape_core.curves import PointModel
+    from landscape_core.attacks import cuda_graphs as attacks
+    from landscape_core.analysis.curves import PointModel
     base = _lenet().to(CUDA)
     point = PointModel(base, dict(base.named_parameters()), dict(base.named_buffers())).eval()
     x, y = data[0].x[:50].to(CUDA), data[0].y[:50].to(CUDA)

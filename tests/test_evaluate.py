@@ -13,11 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape_core.attacks import AttackSpec
-from landscape_core.evaluate import (PAPER_TABLE1, TABLE1_ATTACKS, TABLE1_COLUMNS, Ensemble, EvalResult,
-                                     EvalSpec, compare_with_paper, evaluate, evaluate_members_and_ensemble,
-                                     format_table, mean_std, paper_attacks, paper_format, paper_row,
-                                     parse_paper_format, read_table, results_table, write_table)
-from landscape_core.spec import ParameterError
+from landscape_core.analysis.robustness import (TABLE1_ATTACKS, TABLE1_COLUMNS, Ensemble, EvalResult, EvalSpec,
+                                                evaluate, evaluate_members_and_ensemble, paper_attacks)
+from landscape_core.analysis.stats import mean_std
+from landscape_core.report.paper import (PAPER_TABLE1, compare_with_paper, paper_format, paper_row, paper_task,
+                                         parse_paper_format)
+from landscape_core.report.tables import format_table, read_table, results_table, write_table
+from landscape_core.core.spec import ParameterError
 
 K = 3
 EPS = 0.11   # PGD-10 breaks about 60% of the test points of the fixture's first model

@@ -7,9 +7,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from landscape_core import hessian as H
-from landscape_core.landscape import get_flat_params
-from landscape_core.spec import ParameterError
+from landscape_core.analysis import hessian as H
+from landscape_core.core.params import get_flat_params
+from landscape_core.core.spec import ParameterError
 
 
 def fgsm_like(model, x, y, generator=None, eps=0.1, steps=2):
@@ -214,7 +214,7 @@ def test_random_parameter_loss_deterministic_and_rng_untouched():
     # sample 0 is: a copy re-initialised with torch's global RNG seeded to seeds[0], attacked with
     # a generator seeded to seeds[0]
     import copy
-    from landscape_core.landscape import evaluate_robust
+    from landscape_core.attacks import sweep
     clone = copy.deepcopy(m)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(r1.seeds[0]))
@@ -222,7 +222,7 @@ def test_random_parameter_loss_deterministic_and_rng_untouched():
             if hasattr(mod, "reset_parameters"):
                 mod.reset_parameters()
     assert torch.equal(clone.bn.running_mean, torch.zeros(6))
-    again = evaluate_robust(clone, x, y, fgsm_like, torch.Generator().manual_seed(int(r1.seeds[0])), 8)
+    again = sweep(clone, x, y, fgsm_like, generator=torch.Generator().manual_seed(int(r1.seeds[0])), batch_size=8)
     assert again.adv_loss == r1.values[0]
     # without an attack the same random models have a lower loss
     clean = H.random_parameter_loss(m, x, y, None, n_samples=3,

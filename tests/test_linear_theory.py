@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from landscape_core import linear_theory as lt
+from landscape_core.analysis import linear_theory as lt
 
 
 def test_closed_form_equals_brute_force_and_kink():

@@ -6,11 +6,12 @@ import pytest
 import torch
 import torch.nn as nn
 
+from landscape_core.core.params import num_parameters
 from landscape_core.data import dataset_info
-from landscape_core.io import load_checkpoint, save_checkpoint
-from landscape_core.models import (ARCHS, ModelSpec, build_model, build_model_from_spec, count_parameters,
+from landscape_core.core.io import load_checkpoint, save_checkpoint
+from landscape_core.models import (ARCHS, ModelSpec, build_model, build_model_from_spec,
                                    relu_layers)
-from landscape_core.spec import ParameterError
+from landscape_core.core.spec import ParameterError
 
 MNIST, CIFAR = (1, 28, 28), (3, 32, 32)
 
@@ -99,10 +100,10 @@ def test_linear_model_and_parameter_counts():
     assert torch.allclose(linear(x), x.flatten(1) @ linear.fc.weight.T)
     # LeNet width 4: conv 8, 16 channels, fc 256 units (closed form)
     lenet = build_model("lenet", 4, MNIST)
-    assert count_parameters(lenet) == (8 * 25 + 8) + (16 * 8 * 25 + 16) + (256 * 784 + 256) + (256 * 10 + 10)
+    assert sum(p.numel() for p in lenet.parameters()) == (8 * 25 + 8) + (16 * 8 * 25 + 16) + (256 * 784 + 256) + (256 * 10 + 10)
     for p in lenet.fc2.parameters():
         p.requires_grad_(False)
-    assert count_parameters(lenet, trainable_only=True) == count_parameters(lenet) - (256 * 10 + 10)
+    assert num_parameters(lenet) == sum(p.numel() for p in lenet.parameters()) - (256 * 10 + 10)
 
 
 def test_normalisation_inside_model_without_state():

@@ -9,8 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from landscape_core import notebook as nbk
-from landscape_core.io import repo_root
+from landscape_core.cli import runner as nbk
+from landscape_core.core.spec import Spec
+from landscape_core.report.notebook import interact_or_draw
+from landscape_core.studies import NOTEBOOKS
+from landscape_core.core.io import repo_root
 
 ROOT = repo_root()
 
@@ -25,7 +28,7 @@ def _sandbox(tmp_path: Path, params_text: str) -> Path:
 
 def _run(root: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "LANDSCAPE_ROOT": str(root)}
-    return subprocess.run([sys.executable, "-m", "landscape_core.notebook", "run",
+    return subprocess.run([sys.executable, "-m", "landscape_core", "run",
                            str(root / "notebooks" / "01_linear_theory.py"), "--profile", "quick", *extra],
                           capture_output=True, text=True, env=env, timeout=120)
 
@@ -68,13 +71,13 @@ def test_overrides_are_read_as_yaml_and_win_over_the_file(tmp_path):
 
 def test_committed_params_are_valid():
     for profile in ("smoke", "quick", "paper"):
-        for name in nbk.NOTEBOOK_SPECS:
+        for name in NOTEBOOKS:
             nbk.load_params(name, profile)
 
 
 def test_every_notebook_has_a_spec_and_params():
     names = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
-    assert names == sorted(nbk.NOTEBOOK_SPECS)
+    assert names == sorted(NOTEBOOKS)
 
 
 def test_reference_notebooks_are_fresh():
@@ -109,20 +112,39 @@ def _parameters_cell(py: Path) -> dict:
     return ns
 
 
-@pytest.mark.parametrize("name", sorted(nbk.NOTEBOOK_SPECS))
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_parameters_cell_holds_the_spec_defaults(name):
     """The smoke defaults live in one place: the cell lists every parameter with exactly the spec
     class's default (papermill then knows every name, params/smoke/*.yaml is empty, and other
     notebooks can rebuild this one's training specs from the class)."""
     cell = _parameters_cell(ROOT / "notebooks" / f"{name}.py")
-    spec = nbk.spec_class(name)()
+    cls = nbk.spec_class(name)
+    spec = cls()
     for key, value in cell.items():
         assert key in spec.names(), f"{name}: '{key}' is not a parameter"
         want = getattr(spec, key)
-        got = tuple(value) if isinstance(value, list) else value
+        got = type(want).from_params(value) if isinstance(want, Spec) else \
+            (tuple(value) if isinstance(value, list) else value)
         assert got == want, f"{name}: parameters cell has {key} = {value!r}, the spec default is {want!r}"
+        if isinstance(want, Spec):        # a section lists every one of its parameters too
+            assert sorted(value) == sorted(want.names()), f"{name}: section '{key}' must list all its parameters"
     assert sorted(cell) == sorted(spec.names()), f"{name}: the parameters cell must list every parameter"
     assert cell["profile"] == "smoke"
+
+
+def test_zoo_comes_from_notebook_02_and_cannot_be_set_elsewhere():
+    """Notebooks 03, 04 and 06 analyse the models 02 trains on the same profile: the runner hands them
+    02's training section, budgets and seed; a params file of theirs that sets a zoo is an error."""
+    from landscape_core.core.spec import ParameterError
+    from landscape_core.studies import GradientDynamicsParams
+    for profile in ("smoke", "quick", "paper"):
+        source = GradientDynamicsParams.from_params(nbk.load_params("02_gradient_dynamics", profile))
+        for name in ("03_hessian", "04_cosine_similarity", "06_connectivity"):
+            params = nbk.load_params(name, profile)
+            assert NOTEBOOKS[name].from_params(params).zoo == source.zoo()
+    assert source.zoo().training.width == 16 and source.zoo().eps_list[-1] == 0.4      # paper: LeNet-16
+    with pytest.raises(ParameterError, match="02_gradient_dynamics.yaml"):
+        nbk.load_params("03_hessian", "quick", {"zoo": {"eps_list": [0.0, 0.1]}})
 
 
 def test_interactive_mode_builds_widgets_and_static_mode_draws_once():
@@ -131,9 +153,9 @@ def test_interactive_mode_builds_widgets_and_static_mode_draws_once():
     def draw(eps, kind):
         calls.append((eps, kind))
 
-    nbk.interact_or_draw(draw, False, {"eps": (0.0, 1.0, 0.1, 0.3), "kind": (("a", "b"), "b")})
+    interact_or_draw(draw, False, {"eps": (0.0, 1.0, 0.1, 0.3), "kind": (("a", "b"), "b")})
     assert calls == [(0.3, "b")]
-    widget = nbk.interact_or_draw(draw, True, {"eps": (0.0, 1.0, 0.1, 0.3), "kind": (("a", "b"), "b")})
+    widget = interact_or_draw(draw, True, {"eps": (0.0, 1.0, 0.1, 0.3), "kind": (("a", "b"), "b")})
     import ipywidgets
     assert isinstance(widget.widget, ipywidgets.interactive)
     sliders = {c.description: c for c in widget.widget.children if hasattr(c, "description")}

@@ -4,9 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from landscape_core.schedules import (ScheduleSpec, period_bounds, plot_schedule, schedule_value,
+from landscape_core.report.plots import plot_schedule
+from landscape_core.training.schedules import (ScheduleSpec, period_bounds, schedule_value,
                                       schedule_values)
-from landscape_core.spec import ParameterError
+from landscape_core.core.spec import ParameterError
 
 MNIST_COS = dict(kind="cosine", value=0.4, v_min=0.0, v_max=0.6, epochs=100)
 MNIST_LIN = dict(kind="linear", value=0.4, v_min=0.0, v_max=0.8, epochs=100)

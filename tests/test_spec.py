@@ -2,8 +2,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from landscape_core.experiments import LinearTheoryParams
-from landscape_core.spec import ParameterError, Spec, param
+from landscape_core.studies import LinearTheoryParams
+from landscape_core.core.spec import ParameterError, Spec, param
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,62 @@
-"""The per-section study helpers: ε-model specs, probe windows, stall detection, PAS specs,
-curvature experiments and curve connection on tiny models."""
+"""The per-section studies: typed training parameters and the zoo, probe windows, stall detection, PAS
+specs, the curvature experiments and curve connection through the run store, on tiny models."""
 import numpy as np
 import pytest
 import torch
 
-from landscape_core import curvature, dynamics, pas
-from landscape_core.curves import CurveTrainSpec, connect
-from landscape_core.experiments import GradientDynamicsParams, PASParams
-from landscape_core.runs import get_or_train
-from landscape_core.schedules import schedule_value
-from landscape_core.spec import ParameterError
+from landscape_core.analysis.curve_training import CurveRunSpec, CurveTrainSpec
+from landscape_core.analysis.curves import BezierCurve, PathScan
+from landscape_core.analysis.dynamics import stall, windows
+from landscape_core.analysis.stats import rank_correlation
+from landscape_core.attacks import AttackSpec
+from landscape_core.core.spec import ParameterError
+from landscape_core.data import load_data
+from landscape_core.models import ModelSpec, build_model
+from landscape_core.studies import GradientDynamicsParams, PASParams, TrainingParams, ZooParams
+from landscape_core.studies import connectivity, cosine, hessian, pas
+from landscape_core.training.schedules import schedule_value
+from landscape_core.training.store import get_or_train, run_key
 
 
-def test_eps_specs_share_everything_but_the_budget():
-    P = GradientDynamicsParams()
-    specs = dynamics.eps_specs(P)
-    assert list(specs) == list(P.eps_list)
+def test_zoo_specs_share_everything_but_the_budget():
+    Z = GradientDynamicsParams().zoo()
+    specs = Z.specs()
+    assert list(specs) == list(Z.eps_list)
     assert specs[0.0].attack.name == "none"
     s = specs[0.4]
-    assert s.attack.name == "pgd" and s.attack.step_size == pytest.approx(P.step_ratio * 0.4)
+    assert s.attack.name == "pgd" and s.attack.step_size == pytest.approx(Z.training.step_ratio * 0.4)
     assert s.replace(attack=specs[0.2].attack) == specs[0.2]
     assert len({sp.digest() for sp in specs.values()}) == len(specs)
 
 
+def test_one_typed_way_from_parameters_to_runs():
+    """02's zoo and 05's constant-ε run come from the same TrainingParams.spec: with equal settings they
+    are the same run (one digest), and CIFAR10 augmentation is on in both (it once differed)."""
+    T = TrainingParams(dataset="cifar10", arch="resnet18", width=1, lr=1.0e-3)
+    zoo = ZooParams(training=T, eps_list=(0.0, 0.4), seed=3)
+    P = PASParams(training=T, eps=0.4, lrs=(1.0e-3,), seed=3)
+    assert pas.run_spec(P, "constant", 1.0e-3, 3).digest() == zoo.spec(0.4).digest()
+    assert zoo.spec(0.4).augment and pas.run_spec(P, "cosine", 1.0e-3, 3).augment
+
+
+def test_a_section_overrides_only_what_it_names():
+    """A params file's ``training:`` mapping overrides the notebook's own defaults of that section."""
+    P = PASParams.from_params({"training": {"width": 4}})
+    assert P.training.width == 4 and P.training.n_train == PASParams().training.n_train == 400
+    with pytest.raises(ParameterError, match="'widht'.*did you mean 'width'"):
+        PASParams.from_params({"training": {"widht": 4}})
+
+
 def test_windows_and_rank_correlation():
     probes = {"grad_norm": np.arange(10.0), "robust_err": np.linspace(1, 0, 10), "dist": np.arange(1.0, 11.0)}
-    w = dynamics.windows(0.1, probes, first_n=4, last_n=2)
+    w = windows(0.1, probes, first_n=4, last_n=2)
     assert w.early_grad == pytest.approx(1.5) and w.late_grad == pytest.approx(8.5)
     assert w.dist_at_n == 4.0 and w.final_dist == 10.0
-    assert dynamics.rank_correlation([0, 1, 2], [3, 2, 1]) == pytest.approx(-1.0)
+    assert rank_correlation([0, 1, 2], [3, 2, 1]) == pytest.approx(-1.0)
 
 
 def test_pas_specs_follow_the_paper():
-    P = PASParams(epochs=10, periods=2, lrs=(1.0e-3,), table_lr=1.0e-3)
+    P = PASParams(training=TrainingParams(epochs=10, lr=1.0e-3), periods=2, lrs=(1.0e-3,))
     cos = pas.run_spec(P, "cosine", 1e-3, 0)
     lin = pas.run_spec(P, "linear", 1e-3, 0)
     assert cos.eps_max == pytest.approx(0.6) and lin.eps_max == pytest.approx(0.8)   # MNIST settings
@@ -42,58 +66,86 @@ def test_pas_specs_follow_the_paper():
     assert per.periodic == (5.0,) and per.snapshots == (5, 10)
     assert schedule_value(per.eps_spec, 5.0) == 0.0                                # ε restarts
     assert len(pas.grid(P)) == 3 * P.seeds
-    with pytest.raises(ParameterError, match="table_lr"):
-        PASParams(lrs=(1.0e-3,), table_lr=1.0e-2)
+    with pytest.raises(ParameterError, match="training.lr"):
+        PASParams(lrs=(1.0e-3,), training=TrainingParams(lr=1.0e-2))
+
+
+class _StubRun:
+    """What :func:`stall` reads of a run: its model, probes and width."""
+
+    def __init__(self, model, dead_layers):
+        self._model, self.probes = model, {"dead_layers": np.asarray(dead_layers, float),
+                                           "robust_err": np.full(len(dead_layers), 0.5)}
+        self.spec = type("S", (), {"model": ModelSpec(arch="lenet", width=1)})()
+
+    def model(self, device="cpu"):
+        return self._model
+
+
+def test_stall_flags_a_constant_classifier_and_dead_layers():
+    x = torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(50) % 10
+    torch.manual_seed(0)
+    lively = build_model("linear", 1).eval()
+    assert len(set(lively(x).argmax(1).tolist())) > 1
+    constant = build_model("lenet", 1).eval()
+    with torch.no_grad():
+        for p in constant.parameters():
+            p.zero_()
+        constant.fc2.bias[3] = 1.0                     # every input: class 3
+    s = stall(_StubRun(constant, [0, 0, 2, 1]), x, y, batches_per_epoch=2)
+    assert s.constant and s.dead_fraction == 1.0 and s.stalled
+    s = stall(_StubRun(lively, [2, 0, 0, 0]), x, y, batches_per_epoch=2)
+    assert not s.constant and s.dead_fraction == 0.0 and not s.stalled
+    assert stall(_StubRun(lively, [0, 0, 1, 1]), x, y, batches_per_epoch=2).stalled   # dead layer, not constant
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    P = GradientDynamicsParams(n_train=100, width=1, epochs=1, pgd_steps=2)
-    from landscape_core.data import load_data
-    data = load_data(dynamics.eps_spec(P, 0.2).data)
-    run = get_or_train(dynamics.eps_spec(P, 0.2), tmp_path_factory.mktemp("store"), data=data)
-    return P, run, data
-
-
-def test_stall_reads_predictions_and_probes(tiny_run):
-    P, run, data = tiny_run
-    s = dynamics.stall(run, data[0].x, batches_per_epoch=1)
-    assert s.width == 1 and 0.0 <= s.dead_fraction <= 1.0 and 0.0 <= s.robust_err <= 1.0
-    model = run.model()
-    with torch.no_grad():
-        pred = model(data[0].x).argmax(1)
-    assert s.constant == bool((pred == pred[0]).all())
+    Z = ZooParams(training=TrainingParams(n_train=100, width=1, epochs=1, pgd_steps=2), eps_list=(0.0, 0.2))
+    data = load_data(Z.training.data_spec())
+    store = tmp_path_factory.mktemp("store")
+    run = get_or_train(Z.spec(0.2), store, data=data)
+    return Z, run, data, store
 
 
 def test_spectrum_is_normalised_by_the_random_parameter_loss(tiny_run):
-    P, run, data = tiny_run
+    Z, run, data, _ = tiny_run
     x, y = data[0].x[:40], data[0].y[:40]
-    s = curvature.spectrum(run.model(), x, y, 0.2, steps=2, step_ratio=0.5, k=3, n_random=2, seed=0)
+    s = hessian.spectrum(run.model(), x, y, 0.2, Z, k=3, n_random=2, seed=0)
     assert s.values.shape == (3,) and np.all(np.diff(s.values) <= 1e-9)
     assert np.allclose(s.normalised, s.values / s.scale) and s.scale == pytest.approx(s.scale_samples.mean())
-    again = curvature.spectrum(run.model(), x, y, 0.2, steps=2, step_ratio=0.5, k=3, n_random=2, seed=0)
+    again = hessian.spectrum(run.model(), x, y, 0.2, Z, k=3, n_random=2, seed=0)
     assert np.allclose(s.values, again.values, rtol=1e-6)                         # deterministic
 
 
 def test_similarity_compares_eigenvector_and_random(tiny_run):
-    P, run, data = tiny_run
+    Z, run, data, _ = tiny_run
     x, y = data[0].x[:30], data[0].y[:30]
-    res = curvature.similarity(run.model(), x, y, x, y, 0.2, steps=2, step_ratio=0.5, a_values=(0.0, 0.5),
-                               repeats=1, seed=0)
-    assert set(res) == {"Eigenvector", "Random"}
+    res = cosine.similarity(run.model(), x, y, x, y, 0.2, Z, a_values=(0.0, 0.5), repeats=1, seed=0)
+    assert set(res) == set(cosine.DIRECTIONS)
     for r in res.values():
-        assert r.cosine_mean[0] == pytest.approx(r.baseline_mean)
-        assert -1.0 <= r.cosine_mean[-1] <= 1.0
+        assert r.cosine_mean[0] == pytest.approx(r.baseline_mean)                # a = 0 is the same model
+    assert res["Eigenvector"].cosine_mean[1] != res["Random"].cosine_mean[1]      # two different directions
 
 
-def test_connect_scans_line_and_curve_with_exact_end_points(tiny_run):
-    P, run, data = tiny_run
-    a, b = run.model("init"), run.model()
+def test_connect_returns_the_trained_curve_and_resumes_from_the_store(tiny_run):
+    """The typed result keeps the trained Bezier curve (a dict once let the scan overwrite it), the
+    end points of both paths are exact, and a second call loads the same curve from the run store."""
+    Z, run, data, store = tiny_run
+    start = run
+    end = get_or_train(Z.spec(0.2, seed=1), store, data=data)
     x, y = data[0].x[:60], data[0].y[:60]
-    res = connect(a, b, x, y, x, y, CurveTrainSpec(epochs=1, batch_size=30, lr=1e-3, optimizer="adam"),
-                  ts=(0.0, 0.5, 1.0))
-    for name in ("line", "curve"):
-        sc = res[name]
-        assert sc.clean_loss.shape == (3,) and sc.adv_loss is None
-    assert res["line"].clean_loss[0] == pytest.approx(res["curve"].clean_loss[0])
-    assert res["line"].clean_loss[-1] == pytest.approx(res["curve"].clean_loss[-1])
+    spec = CurveRunSpec(start=run_key(start.spec), end=run_key(end.spec),
+                        training=CurveTrainSpec(epochs=1, batch_size=30, lr=1e-2, optimizer="adam"),
+                        attack=AttackSpec(name="none", eps=0.0), seed=0)
+    res = connectivity.connect(start, end, x, y, x, y, spec, store, ts=(0.0, 0.5, 1.0))
+    assert isinstance(res.curve, BezierCurve) and isinstance(res.bezier, PathScan)
+    straight = res.curve.start + 0.5 * (res.curve.end - res.curve.start)
+    assert not torch.allclose(res.curve.controls[0], straight)                  # the control point was trained
+    assert res.line.clean_loss.shape == (3,) and res.line.adv_loss is None
+    assert res.line.clean_loss[0] == pytest.approx(res.bezier.clean_loss[0])
+    assert res.line.clean_loss[-1] == pytest.approx(res.bezier.clean_loss[-1])
+    again = connectivity.connect(start, end, x, y, x, y, spec, store, ts=(0.0, 0.5, 1.0))
+    assert torch.equal(again.curve.controls, res.curve.controls) and again.history == res.history
+    assert np.array_equal(again.bezier.clean_loss, res.bezier.clean_loss)

@@ -8,9 +8,9 @@ import torch
 from landscape_core.attacks import AttackSpec
 from landscape_core.data import DatasetSpec, load_data
 from landscape_core.models import ModelSpec
-from landscape_core.runs import get_or_train, is_complete
-from landscape_core.spec import ParameterError
-from landscape_core.train import PROBES, TrainSpec, load_probes, load_result, train
+from landscape_core.training.store import get_or_train, is_complete
+from landscape_core.core.spec import ParameterError
+from landscape_core.training.loop import PROBES, TrainSpec, load_probes, load_result, train
 
 
 def tiny(**kw) -> TrainSpec:
@@ -53,7 +53,7 @@ def test_probes_are_recorded_per_batch(tmp_path, data):
 
 def test_dead_layer_probe_sees_a_dead_network(tmp_path, data):
     spec = tiny(attack=AttackSpec(name="none", eps=0.0), epochs=1, snapshots=())
-    from landscape_core.train import DeadLayerProbe, build_model
+    from landscape_core.training.loop import DeadLayerProbe, build_model
     model = build_model(spec)
     with torch.no_grad():
         model.fc1.bias.fill_(-1e3)                     # every pre-activation of relu3 negative

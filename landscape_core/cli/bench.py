@@ -1,0 +1,307 @@
+"""``make bench``: performance as ratios measured in one run (never as timed tests).
+
+1. PGD step / input-gradient floor: the time of one PGD step divided by one forward+backward w.r.t.
+   the input with the parameters frozen (LeNet-16 batch 100, ResNet18-8 batch 32).  Target ≤ 1.05.
+2. Adversarial training epoch / reference loop: our loop (attack gradients w.r.t. the input only)
+   against a loop whose attack calls ``loss.backward()`` and so also computes weight gradients, as the
+   original code does; steady-state epochs (see :func:`epoch_ratio`).  Target ≤ 0.7.
+3. Hessian: HVP passes and time for the top-20 eigenpairs with Lanczos (``scipy eigsh``) beside a
+   deflated power iteration (max 50 iterations per eigenvalue, tol 1e-3, as the original) on the same
+   operator, with the errors of each against a tight reference.
+4. (``--paper-epochs``, meant for a GPU) seconds per adversarial training epoch at
+   the paper's settings, timed on the data at hand (embedded MNIST; random CIFAR-shaped images) and
+   scaled to the full training sets: what ``make reproduce PROFILE=paper`` costs per epoch.
+
+Medians over repeats; run it on an idle machine (other processes on the two cores distort timings).
+``--device cuda`` times the CUDA path (kernels are synchronised before every clock read).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..analysis import hessian
+from ..attacks import AttackSpec, cuda_graphs_enabled, make_attack, pgd
+from ..core.io import outputs_dir
+from ..data import DatasetSpec, Split, batches, load_data
+from ..models import ModelSpec, build_model
+from ..studies import GradientDynamicsParams, NotebookParams
+from ..training import TrainSpec, get_or_train, train
+from .runner import load_params
+
+
+DEVICE = torch.device("cpu")   # set by main(); every timed function runs there
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
+def interleaved_times(fns, repeats: int = 7, warmup: int = 2) -> list[list[float]]:
+    """Wall times of each of ``fns``, called in turn in every round (a drift of the machine hits all
+    alike); CUDA work is synchronised before every clock read."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            _sync()
+            t0 = time.perf_counter()
+            fn()
+            _sync()
+            ts.append(time.perf_counter() - t0)
+    return times
+
+
+def median_time(fn, repeats: int = 7, warmup: int = 2) -> float:
+    return statistics.median(interleaved_times([fn], repeats, warmup)[0])
+
+
+def paired_medians(fa, fb, repeats: int = 7, warmup: int = 2) -> tuple[float, float]:
+    """Medians of ``fa`` and ``fb`` timed alternately."""
+    ta, tb = interleaved_times([fa, fb], repeats, warmup)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def _model(arch: str, width: int, in_shape, seed: int = 0):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(arch, width, in_shape=in_shape, num_classes=10).eval().to(DEVICE)
+
+
+def _batch(batch: int, in_shape):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, *in_shape, generator=g)
+    y = torch.randint(0, 10, (batch,), generator=g)
+    return x.to(DEVICE), y.to(DEVICE)
+
+
+def pgd_step_ratio(arch: str, width: int, batch: int, in_shape, steps: int = 10, repeats: int = 7) -> dict:
+    """Median time of one PGD step over the floor (input gradient, parameters frozen)."""
+    model = _model(arch, width, in_shape)
+    x, y = _batch(batch, in_shape)
+
+    def floor():                     # `steps` input gradients, parameters frozen once (as pgd does)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for _ in range(steps):
+            xi = x.clone().requires_grad_(True)
+            torch.autograd.grad(F.cross_entropy(model(xi), y, reduction="sum"), xi)
+        for p in model.parameters():
+            p.requires_grad_(True)
+
+    def attack():
+        pgd(model, x, y, 0.1, steps=steps, step_size=0.01, random_start="none")
+
+    t_floor, t_step = (t / steps for t in paired_medians(floor, attack, repeats))
+    return {"case": f"{arch}-{width} batch {batch}", "floor_ms": 1e3 * t_floor, "step_ms": 1e3 * t_step,
+            "ratio": t_step / t_floor}
+
+
+def _reference_pgd(model, x, y, eps, steps, step_size, generator):
+    """The original's attack loop: random start, ``loss.backward()`` (weight gradients computed too)."""
+    model.eval()
+    delta = (torch.rand(x.shape, generator=generator).to(x.device) * 2 - 1) * eps
+    x_adv = (x + delta).clamp(0, 1)
+    for _ in range(steps):
+        x_adv = x_adv.detach().requires_grad_(True)
+        loss = F.cross_entropy(model(x_adv), y, reduction="sum")
+        model.zero_grad()
+        loss.backward()
+        x_adv = x + (x_adv.detach() + step_size * x_adv.grad.sign() - x).clamp(-eps, eps)
+        x_adv = x_adv.clamp(0, 1)
+    model.zero_grad()
+    model.train()
+    return x_adv.detach()
+
+
+def attack_vs_reference(arch: str, width: int, batch: int, in_shape, steps: int = 10, repeats: int = 5) -> dict:
+    """Median time of one step of our PGD over one step of the original-style attack (weight gradients)."""
+    model = _model(arch, width, in_shape)
+    x, y = _batch(batch, in_shape)
+    ours, ref = paired_medians(lambda: pgd(model, x, y, 0.1, steps=steps, step_size=0.01, random_start="none"),
+                               lambda: _reference_pgd(model, x, y, 0.1, steps, 0.01, torch.Generator().manual_seed(0)),
+                               repeats)
+    return {"case": f"{arch}-{width} batch {batch}", "ours_ms": 1e3 * ours / steps, "ref_ms": 1e3 * ref / steps,
+            "ratio": ours / ref}
+
+
+def epoch_ratio(width: int = 16, n_train: int = 2000, steps: int = 10, repeats: int = 3) -> dict:
+    """Steady-state cost of one adversarial epoch: our :func:`train` over the reference loop.
+
+    Each side is timed for a 2-epoch and a 1-epoch run from scratch and the difference is the epoch:
+    one-time costs (building the model, ``init.pt`` / ``final.pt`` / ``probes.pt``) cancel, the
+    per-epoch ones (probes, the atomic ``last.pt`` written for resume) stay in.  The one-time
+    overhead of a 1-epoch ``train`` call is reported beside it."""
+
+    data = load_data(DatasetSpec(name="mnist5k", n_train=n_train))
+
+    def spec(epochs):
+        return TrainSpec(data=DatasetSpec(name="mnist5k", n_train=n_train), model=ModelSpec(arch="lenet", width=width),
+                         attack=AttackSpec(name="pgd", eps=0.3, steps=steps, step_size=0.075), lr=1e-3, epochs=epochs)
+
+    loop_seconds = {}
+
+    def ours(epochs):
+        with tempfile.TemporaryDirectory() as d:
+            # train's own clock covers the batches only (attack, step, probes), not the checkpoints
+            loop_seconds.setdefault(epochs, []).append(train(spec(epochs), d, data=data, device=DEVICE).seconds)
+
+    def reference(epochs):
+        model = _model("lenet", width, (1, 28, 28))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        g = torch.Generator().manual_seed(0)
+        model.train()
+        for _ in range(epochs):
+            for xb, yb in batches(data[0].x, data[0].y, 100, generator=g):
+                xb, yb = xb.to(DEVICE), yb.to(DEVICE)
+                x_adv = _reference_pgd(model, xb, yb, 0.3, steps, 0.075, g)
+                loss = F.cross_entropy(model(x_adv), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    ours(1), reference(1)                                   # warm-up (the 2-epoch runs need none)
+    o1, o2, r1, r2 = interleaved_times([lambda: ours(1), lambda: ours(2), lambda: reference(1),
+                                        lambda: reference(2)], repeats, warmup=0)
+    med = statistics.median
+    t_ours = med(b - a for a, b in zip(o1, o2))
+    t_ref = med(b - a for a, b in zip(r1, r2))
+    t_loop = med(b - a for a, b in zip(loop_seconds[1][1:], loop_seconds[2]))
+    full = 60000 / n_train                     # a full MNIST epoch: the batches scale, the checkpoint not
+    checkpoint = max(t_ours - t_loop, 0.0)
+    return {"case": f"lenet-{width}, {n_train} images, PGD-{steps}", "ours_s": t_ours, "reference_s": t_ref,
+            "ratio": t_ours / t_ref, "loop_s": t_loop, "loop_ratio": t_loop / t_ref, "checkpoint_s": checkpoint,
+            "full_ratio": (full * t_loop + checkpoint) / (full * t_ref), "full_factor": full,
+            "one_time_s": med(o1) - t_ours, "ref_one_time_s": med(r1) - t_ref}
+
+
+# (label, dataset, arch, width, eps, PGD steps, step ratio, optimizer, lr, batch, full training-set size)
+PAPER_SETTINGS = (
+    ("MNIST LeNet-16, PGD-50", "mnist", "lenet", 16, 0.4, 50, 0.025, "adam", 1e-4, 100, 60000),
+    ("CIFAR10 ResNet18-8, PGD-10", "cifar10", "resnet18", 8, 8 / 255, 10, 0.25, "sgd", 0.1, 128, 50000),
+    ("CIFAR10 VGG16-8, PGD-10", "cifar10", "vgg16", 8, 8 / 255, 10, 0.25, "sgd", 0.1, 128, 50000),
+    ("CIFAR10 ResNet18-16, PGD-10", "cifar10", "resnet18", 16, 8 / 255, 10, 0.25, "sgd", 0.1, 128, 50000),
+)
+
+
+def paper_epoch_times(n_images: int = 5000, repeats: int = 2) -> list[dict]:
+    """Seconds per adversarial epoch at the paper's settings (:data:`PAPER_SETTINGS`), through
+    :func:`train` (probes and checkpoints included), timed on ``n_images`` and scaled linearly to the
+    full training set.  MNIST: the embedded real images (at most 4,000); CIFAR10: random images of
+    CIFAR's shape (the cost of an epoch does not depend on the pixel values)."""
+
+    rows = []
+    for label, dataset, arch, width, eps, steps, ratio, opt, lr, batch, full in PAPER_SETTINGS:
+        if dataset == "mnist":
+            train_split = load_data(DatasetSpec(name="mnist5k"))[0]
+            train_split = Split(train_split.x[:n_images], train_split.y[:n_images])
+        else:
+            g = torch.Generator().manual_seed(0)
+            train_split = Split(torch.rand(n_images, 3, 32, 32, generator=g),
+                                torch.randint(0, 10, (n_images,), generator=g))
+        spec = TrainSpec(data=DatasetSpec(name=dataset), model=ModelSpec(arch=arch, width=width),
+                         attack=AttackSpec(name="pgd", eps=eps, steps=steps, step_size=ratio * eps),
+                         optimizer=opt, lr=lr, batch_size=batch, epochs=1, augment=dataset == "cifar10")
+        data = (train_split, Split(train_split.x[:1], train_split.y[:1]))
+
+        def epoch():
+            with tempfile.TemporaryDirectory() as d:
+                train(spec, d, data=data, device=DEVICE)
+
+        secs = median_time(epoch, repeats, 1)
+        n = train_split.n
+        rows.append({"case": label, "images": n, "seconds": secs, "full_epoch_s": secs * full / n})
+    return rows
+
+
+def hessian_comparison(eps: float = 0.2, n_examples: int = 500, k: int = 20) -> list[str]:
+    """Lanczos vs deflated power iteration for the top-k Hessian eigenpairs of the quick profile's
+    LeNet trained at ``eps`` (notebook 02's model, from the run store or trained here), both against a
+    tight Lanczos reference (tol 0, ncv 4k)."""
+
+    Z = GradientDynamicsParams.from_params(load_params("02_gradient_dynamics", "quick")).zoo()
+    spec = Z.spec(eps)
+    width = spec.model.width
+    model = get_or_train(spec, outputs_dir("quick", "runs")).model()
+    data = load_data(spec.data)[0]
+    gen = torch.Generator().manual_seed(0)
+    x_adv = hessian.fixed_adversarial_set(model, data.x[:n_examples], data.y[:n_examples],
+                                          make_attack(Z.training.attack(eps)), generator=gen)
+    y = data.y[:n_examples]
+    lines = [f"lenet-{width} trained at eps {eps:g} ({spec.epochs} epochs, the quick model of 02; "
+             f"{sum(p.numel() for p in model.parameters())} parameters), {n_examples} fixed PGD examples, k = {k}"]
+    ref = hessian.top_eigenpairs(model, x_adv, y, k=k, tol=0.0, ncv=min(4 * k, 200),
+                                 generator=torch.Generator().manual_seed(1))
+    rows = []
+    for name, fn in (("lanczos (eigsh)", lambda: hessian.top_eigenpairs(model, x_adv, y, k=k,
+                                                                          generator=torch.Generator().manual_seed(2))),
+                     ("power iteration", lambda: hessian.power_iteration_topk(model, x_adv, y, k,
+                                                                              generator=torch.Generator().manual_seed(2)))):
+        t0 = time.perf_counter()
+        res = fn()
+        secs = time.perf_counter() - t0
+        vals = np.sort(res.values)[::-1]
+        err = np.abs(vals - ref.values) / np.abs(ref.values)
+        rows.append((name, res.n_hvp, secs, err))
+        lines.append(f"{name:<17} {res.n_hvp:5d} HVP passes  {secs:7.1f} s  max rel. error {err.max():.2e}"
+                     f"  within 0.5%: {int((err <= 5e-3).sum())}/{k}")
+    lines.append(f"reference (tol 0): {ref.n_hvp} HVP passes; top eigenvalue {ref.values[0]:.4f}, "
+                 f"20th {ref.values[-1]:.4f}")
+    lines.append(f"time ratio lanczos / power iteration: {rows[0][2] / rows[1][2]:.3f}")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m landscape_core.cli.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--skip-hessian", action="store_true")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="default cpu")
+    parser.add_argument("--paper-epochs", action="store_true",
+                        help="also time epochs at the paper's settings (meant for a GPU: slow on a CPU)")
+    args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = NotebookParams(device=args.device).torch_device()
+    reps = 3 if args.quick else 7
+    where = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, device {DEVICE} ({where})")
+    if DEVICE.type == "cuda":
+        print(f"PGD steps as CUDA graphs: {'on' if cuda_graphs_enabled() else 'off (LANDSCAPE_CUDA_GRAPHS=0)'}")
+    print("\n1. PGD step / input-gradient floor (target <= 1.05)")
+    for arch, width, batch, shape in (("lenet", 16, 100, (1, 28, 28)), ("resnet18", 8, 32, (3, 32, 32))):
+        r = pgd_step_ratio(arch, width, batch, shape, repeats=reps)
+        print(f"   {r['case']:<26} floor {r['floor_ms']:7.2f} ms  step {r['step_ms']:7.2f} ms  ratio {r['ratio']:.3f}")
+    print("\n2. adversarial epoch / reference loop with weight gradients in the attack (target <= 0.7)")
+    for arch, width, batch, shape in (("lenet", 16, 100, (1, 28, 28)), ("resnet18", 8, 32, (3, 32, 32))):
+        r = attack_vs_reference(arch, width, batch, shape, repeats=reps)
+        print(f"   attack step {r['case']:<20} ours {r['ours_ms']:7.2f} ms  reference {r['ref_ms']:7.2f} ms"
+              f"  ratio {r['ratio']:.3f}")
+    r = epoch_ratio(repeats=2 if args.quick else 3)
+    print(f"   epoch {r['case']:<26} ours {r['ours_s']:6.2f} s  reference {r['reference_s']:6.2f} s"
+          f"  ratio {r['ratio']:.3f}")
+    print(f"     batches only (attack, step, probes)   ours {r['loop_s']:6.2f} s  ratio {r['loop_ratio']:.3f};"
+          f"  last.pt for resume {r['checkpoint_s']:.2f} s per epoch")
+    print(f"     projected to a 60,000-image epoch (batches x{r['full_factor']:g}, one checkpoint): ratio {r['full_ratio']:.3f}")
+    print(f"     (one-time cost of a train() call, outside the epoch: ours {r['one_time_s']:.2f} s, "
+          f"reference loop {r['ref_one_time_s']:.2f} s)")
+    if args.paper_epochs:
+        print("\n4. one adversarial epoch at the paper's settings (timed on the images at hand, scaled to the full set)")
+        for r in paper_epoch_times(repeats=1 if args.quick else 2):
+            print(f"   {r['case']:<28} {r['images']} images {r['seconds']:7.2f} s  -> full epoch {r['full_epoch_s']:8.1f} s")
+    if not args.skip_hessian:
+        print("\n3. top-20 Hessian eigenpairs: Lanczos (eigsh) vs deflated power iteration (max 50 it., tol 1e-3)")
+        for line in hessian_comparison():
+            print("   " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

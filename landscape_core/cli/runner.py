@@ -1,0 +1,225 @@
+"""The notebook runner: parameters files, papermill, reference notebooks (the Makefile's entry points).
+
+    python -m landscape_core run notebooks/01_linear_theory.py --profile quick
+    python -m landscape_core reference notebooks/01_linear_theory.py
+    python -m landscape_core check-params
+    python -m landscape_core summary --profile quick
+    python -m landscape_core stale
+
+``run`` validates ``params/<profile>/<name>.yaml`` against the notebook's spec (``studies.NOTEBOOKS``)
+*before* starting a kernel, executes the jupytext ``.py`` with papermill into a scratch file and moves
+the executed notebook to ``outputs/<profile>/<name>.ipynb`` only on success (a failed one goes to
+``outputs/<profile>/failed/`` for inspection).  Notebooks that analyse notebook 02's models
+(``studies.UsesZoo``) receive them as their ``zoo`` parameter, resolved here from 02's params file of
+the same profile.  ``reference`` re-executes a notebook on its defaults and writes the committed
+``notebooks/<name>.ipynb`` (the nbval reference) with volatile metadata stripped.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from ..core.io import PROFILES, atomic_path, outputs_dir, repo_root
+from ..core.spec import ParameterError, Spec
+from ..report.claims import summarise
+from ..studies import NOTEBOOKS, UsesZoo
+
+STRIP_KEYS = ("metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets "
+              "metadata.language_info cell.metadata.collapsed")
+
+
+def spec_class(name: str) -> type[Spec]:
+    if name not in NOTEBOOKS:
+        raise SystemExit(f"no parameter spec registered for notebook '{name}' "
+                         f"(known: {', '.join(NOTEBOOKS)})")
+    return NOTEBOOKS[name]
+
+
+def parse_overrides(items: Sequence[str] | None) -> dict:
+    """``["device=cuda", "epochs=3"]`` -> ``{"device": "cuda", "epochs": 3}`` (values read as YAML)."""
+    out = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise ParameterError("--set", item, "must be NAME=VALUE, e.g. device=cuda")
+        out[name.strip()] = yaml.safe_load(text) if text.strip() else None
+    if "profile" in out:
+        raise ParameterError("profile", out["profile"], "is chosen with --profile, not --set")
+    return out
+
+
+def load_params(name: str, profile: str, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Read and validate ``params/<profile>/<name>.yaml`` (profile injected, then ``overrides``
+    on top, e.g. from ``--set device=cuda``); returns the dict."""
+    path = repo_root() / "params" / profile / f"{name}.yaml"
+    if not path.exists():
+        raise SystemExit(f"missing parameter file {path.relative_to(repo_root())}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    where = f"{path.relative_to(repo_root())}"
+    if not isinstance(raw, dict):
+        raise ParameterError(name, raw, "the parameter file must hold a mapping name: value", where)
+    if raw.get("profile", profile) != profile:
+        raise ParameterError("profile", raw["profile"], f"must be '{profile}' in params/{profile}/", where)
+    params = {**raw, "profile": profile}
+    if overrides:
+        params.update(overrides)
+        where += " with --set " + " ".join(f"{k}={v}" for k, v in overrides.items())
+    cls = spec_class(name)
+    if issubclass(cls, UsesZoo):
+        if "zoo" in params:
+            raise ParameterError("zoo", params["zoo"], f"comes from params/{profile}/{cls.ZOO_FROM}.yaml: "
+                                 "set the models there", where)
+        source = spec_class(cls.ZOO_FROM).from_params(load_params(cls.ZOO_FROM, profile),
+                                                      where=f"params/{profile}/{cls.ZOO_FROM}.yaml")
+        params["zoo"] = source.zoo().to_dict()
+    cls.from_params(params, where=where)      # raises ParameterError before any compute
+    return params
+
+
+def _read_notebook(py: Path):
+    import jupytext
+    nb = jupytext.read(py)
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    return nb
+
+
+def execute(py: Path, out: Path, parameters: dict | None, progress: bool = False) -> None:
+    """Execute ``py`` with papermill into ``out``; ``out`` appears only if every cell succeeded."""
+    import papermill as pm
+    nb = _read_notebook(py)
+    failed = out.parent / "failed" / out.name
+    with atomic_path(out) as tmp:
+        try:
+            pm.execute_notebook(nb, str(tmp), parameters=parameters or None, kernel_name="python3",
+                                progress_bar=progress, cwd=str(py.parent), language="python")
+        except Exception:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            if tmp.exists() and tmp.stat().st_size:
+                shutil.copyfile(tmp, failed)
+            raise
+    if failed.exists():
+        failed.unlink()
+
+
+def strip(path: Path) -> None:
+    """Drop volatile metadata but keep outputs and execution counts (nbval needs both)."""
+    subprocess.run([sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count",
+                    "--extra-keys", STRIP_KEYS, str(path)], check=True)
+
+
+def _cmd_run(args) -> int:
+    py = Path(args.notebook).resolve()
+    name = py.stem
+    out = outputs_dir(args.profile) / f"{name}.ipynb"
+    try:
+        params = load_params(name, args.profile, parse_overrides(args.set))
+    except ParameterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if out.exists():          # an older result no longer matches the parameters
+            out.unlink()
+        return 2
+    print(f"[{args.profile}] {name}: running", flush=True)
+    try:
+        execute(py, out, params, progress=args.progress)
+    except Exception as err:  # papermill's PapermillExecutionError carries the cell's error
+        print(f"error: {name} failed ({type(err).__name__}): {str(err).strip().splitlines()[-1]}\n"
+              f"  the executed notebook is in {out.parent / 'failed' / out.name}", file=sys.stderr)
+        return 1
+    print(f"[{args.profile}] {name}: wrote {out.relative_to(repo_root())}", flush=True)
+    return 0
+
+
+def _cmd_reference(args) -> int:
+    py = Path(args.notebook).resolve()
+    out = py.with_suffix(".ipynb")
+    execute(py, out, None, progress=False)
+    strip(out)
+    print(f"reference {out.relative_to(repo_root())} updated")
+    return 0
+
+
+def _cmd_check_params(args) -> int:
+    """Validate the parameter files (all profiles, or one).  With ``--profile``, an executed notebook
+    whose parameter file is now invalid is removed: it no longer shows what the parameters say."""
+    bad = 0
+    for profile in ([args.profile] if args.profile else PROFILES):
+        for name in NOTEBOOKS:
+            try:
+                load_params(name, profile)
+            except (ParameterError, SystemExit) as err:
+                print(f"error: {err}", file=sys.stderr)
+                bad += 1
+                stale = outputs_dir(profile, create=False) / f"{name}.ipynb"
+                if args.profile and stale.exists():
+                    stale.unlink()
+                    print(f"removed {stale.relative_to(repo_root())} (its parameters are invalid)", file=sys.stderr)
+    print("parameter files: " + ("all valid" if not bad else f"{bad} invalid"))
+    return 1 if bad else 0
+
+
+def _cmd_summary(args) -> int:
+    print(summarise(outputs_dir(args.profile, "claims", create=False)))
+    return 0
+
+
+def stale_notebooks(folder: Path | None = None) -> list[str]:
+    """Names of reference notebooks whose cells differ from their jupytext ``.py`` source."""
+    import nbformat
+    folder = folder or repo_root() / "notebooks"
+    stale = []
+    for py in sorted(folder.glob("[0-9][0-9]_*.py")):
+        ipynb = py.with_suffix(".ipynb")
+        if not ipynb.exists():
+            stale.append(f"{py.name}: no reference {ipynb.name} (run `make notebooks`)")
+            continue
+        want = [(c.cell_type, c.source.strip()) for c in _read_notebook(py).cells]
+        have = [(c.cell_type, c.source.strip()) for c in nbformat.read(ipynb, as_version=4).cells
+                if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+        if want != have:
+            first = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
+            stale.append(f"{ipynb.name} is stale: its cell {first + 1} differs from {py.name} "
+                         f"(run `make notebooks` to re-execute the reference)")
+    return stale
+
+
+def _cmd_stale(args) -> int:
+    stale = stale_notebooks()
+    for s in stale:
+        print(s, file=sys.stderr)
+    return 1 if stale else 0
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    parser = argparse.ArgumentParser(prog="python -m landscape_core", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("run", help="execute a notebook on a profile into outputs/<profile>/")
+    p.add_argument("notebook")
+    p.add_argument("--profile", default="quick", choices=PROFILES)
+    p.add_argument("--progress", action="store_true")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override one parameter of the file (repeatable), e.g. --set device=cuda")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("reference", help="re-execute the committed reference notebook on its defaults")
+    p.add_argument("notebook")
+    p.set_defaults(func=_cmd_reference)
+    p = sub.add_parser("check-params", help="validate params/<profile>/*.yaml (every profile by default)")
+    p.add_argument("--profile", default=None, choices=PROFILES)
+    p.set_defaults(func=_cmd_check_params)
+    p = sub.add_parser("summary", help="print every claim verdict of a profile")
+    p.add_argument("--profile", default="quick", choices=PROFILES)
+    p.set_defaults(func=_cmd_summary)
+    sub.add_parser("stale", help="list reference notebooks out of date with their .py").set_defaults(func=_cmd_stale)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Paths and atomic file writes.
+
+Everything the study writes goes through these helpers: a temporary file in the target folder,
+flushed and fsync'ed, then renamed over the target, so a killed process never leaves a half-written
+checkpoint, table or figure behind.  Checkpoints load with ``torch.load(..., weights_only=True)``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from .spec import ParameterError
+
+PROFILES = ("smoke", "quick", "paper")
+
+
+def repo_root() -> Path:
+    """The project root (the folder holding ``landscape_core``), whatever the working directory.
+
+    nbval starts kernels in the notebook's folder and papermill in the caller's, so no path in the
+    study is relative to the working directory.  ``LANDSCAPE_ROOT`` overrides (installed copies).
+    """
+    env = os.environ.get("LANDSCAPE_ROOT")
+    return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
+
+
+def outputs_dir(profile: str, *parts: str, create: bool = True) -> Path:
+    """``outputs/<profile>/<parts...>`` under the repository root."""
+    if profile not in PROFILES:
+        raise ParameterError("profile", profile, f"must be one of {list(PROFILES)}")
+    path = repo_root().joinpath("outputs", profile, *parts)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_json(path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def load_json(path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def _jsonable(obj):
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def save_checkpoint(path, obj: Any) -> Path:
+    """``torch.save`` atomically.  Keep to tensors, numbers, strings, lists and dicts (weights_only)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path, map_location="cpu") -> Any:
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def save_figure(fig, path_stem) -> None:
+    """Save a matplotlib figure as PNG and PDF (``path_stem`` without suffix), atomically.
+
+    Returns nothing, so that a notebook cell ending with it shows no (machine-specific) path."""
+    for ext in ("png", "pdf"):
+        target = Path(f"{path_stem}.{ext}")
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150 if ext == "png" else None, bbox_inches="tight",
+                        metadata={"CreationDate": None} if ext == "pdf" else None)

@@ -1,0 +1,299 @@
+"""Figures in the layout of the paper.  Each function draws on the Axes it is given (or makes a
+figure) and returns the figure, so notebooks stay one call per figure and the same function serves
+the static (papermill) and the interactive (ipywidgets) modes.  :func:`style` is the one style of
+every figure (set by :func:`landscape_core.report.notebook.start`)."""
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..analysis import linear_theory as lt
+from ..core.spec import ParameterError
+from ..training.schedules import ScheduleSpec, schedule_values
+
+
+def style() -> None:
+    """The study's matplotlib style (sizes, grid, fonts)."""
+    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "axes.grid": True,
+                                "grid.alpha": 0.3, "font.size": 10, "legend.fontsize": 8})
+
+EPS_COLORS = plt.get_cmap("viridis")
+
+
+def eps_color(i: int, n: int):
+    return EPS_COLORS(0.85 * i / max(n - 1, 1))
+
+
+def fig1_panel(ax, x: float, eps: float, n_grid: int = 401):
+    """One panel of Fig 1: vanilla loss (red), the band of perturbed losses, and g_ε (blue)."""
+    theta = np.linspace(-2, 2, n_grid)
+    ax.fill_between(theta, lt.best_case_logistic_loss(theta, x, eps), lt.adversarial_logistic_loss(theta, x, eps),
+                    color="tab:blue", alpha=0.15, lw=0, label="perturbed losses")
+    ax.plot(theta, lt.logistic_loss(theta, x), color="tab:red", label=r"$g(x,\theta)$")
+    ax.plot(theta, lt.adversarial_logistic_loss(theta, x, eps), color="tab:blue", label=r"$g_\epsilon(x,\theta)$")
+    ax.axvline(0, color="k", lw=0.5)
+    ax.set(xlabel=r"$\theta$", ylabel="loss", title=rf"$x={x:g}$, $\epsilon={eps:g}$")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def fig1(x: float, eps_values, n_grid: int = 401):
+    fig, axes = plt.subplots(1, len(eps_values), figsize=(4.2 * len(eps_values), 3.2), squeeze=False)
+    for ax, eps in zip(axes[0], eps_values):
+        fig1_panel(ax, x, eps, n_grid)
+    fig.tight_layout()
+    return fig
+
+
+def fig1_view(x: float, eps: float, n_grid: int = 401) -> None:
+    """One Fig 1 panel, shown (the interactive view of notebook 01)."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    fig1_panel(ax, x, eps, n_grid)
+    plt.show()
+
+
+def sets_view(fractions: dict, eps_bar: float, data: "lt.Blobs", eps: float) -> None:
+    """The V_eps / T_eps fractions with ``eps`` marked and, for 2-D data, the L∞ balls; shown."""
+    set_fractions(fractions, eps_bar, mark_eps=eps)
+    if data.x.shape[1] == 2:
+        blobs_with_boxes(data, eps, W=data.centres)
+    plt.show()
+
+
+def set_fractions(fractions: dict, eps_bar: float, mark_eps: float | None = None):
+    """Fraction of sampled directions in V_ε (shrinks, Prop 1) and T_ε (grows, Thm 1) against ε."""
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    eps = fractions["eps"]
+    ax.plot(eps, fractions["V"], "o-", color="tab:green", label=r"in $\mathcal{V}_\epsilon$ (good directions)")
+    ax.plot(eps, fractions["T"], "s-", color="tab:purple", label=r"in $\mathcal{T}_\epsilon$ (0 is optimal)")
+    ax.axvline(eps_bar, color="k", ls="--", lw=1, label=rf"$\bar\epsilon$ = {eps_bar:.3f} (exact)")
+    if mark_eps is not None:
+        ax.axvline(mark_eps, color="tab:orange", lw=1.5, label=rf"$\epsilon$ = {mark_eps:.2f}")
+    ax.set(xlabel=r"$\epsilon$", ylabel="fraction of sampled W", ylim=(-0.03, 1.03))
+    ax.legend(loc="center right")
+    fig.tight_layout()
+    return fig
+
+
+def blobs_with_boxes(data: "lt.Blobs", eps: float, W=None):
+    """The 2-D synthetic data with each point's L∞ ball (only for dim = 2) and W's decision regions."""
+    fig, ax = plt.subplots(figsize=(4, 4))
+    x, y = data.x.numpy(), data.y.numpy()
+    if W is not None:
+        g = np.linspace(x.min() - eps - 0.1, x.max() + eps + 0.1, 200)
+        gx, gy = np.meshgrid(g, g)
+        pred = (np.stack([gx.ravel(), gy.ravel()], 1) @ np.asarray(W).T).argmax(1).reshape(gx.shape)
+        ax.contourf(gx, gy, pred, levels=np.arange(data.num_classes + 1) - 0.5, cmap="Pastel1", alpha=0.5)
+    for k in range(data.num_classes):
+        pts = x[y == k]
+        ax.scatter(pts[:, 0], pts[:, 1], s=6, color=plt.get_cmap("tab10")(k), label=f"class {k}")
+        for p in pts[:: max(len(pts) // 8, 1)]:
+            ax.add_patch(plt.Rectangle(p - eps, 2 * eps, 2 * eps, fill=False, lw=0.4,
+                                       color=plt.get_cmap("tab10")(k), alpha=0.6))
+    ax.set(aspect="equal", title=rf"$L_\infty$ balls, $\epsilon$ = {eps:.2f}")
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def collapse(scan: dict, eps_bar: float):
+    """Final ‖W‖ and adversarial loss vs log K after linear adversarial training, against ε."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a1.plot(scan["eps"], scan["norm"], "o-")
+    a1.set(xlabel=r"$\epsilon$", ylabel=r"final $\|W\|_F$", yscale="log")
+    a2.plot(scan["eps"], scan["adv_loss"], "o-", label=r"$\mathcal{L}_\epsilon(W_T)$")
+    a2.axhline(np.log(scan["num_classes"]), color="k", ls=":", label=r"$\log K$ (constant classifier)")
+    a2.set(xlabel=r"$\epsilon$", ylabel="adversarial loss")
+    for ax in (a1, a2):
+        ax.axvline(eps_bar, color="k", ls="--", lw=1, label=r"$\bar\epsilon$ (exact)")
+    a2.legend()
+    fig.tight_layout()
+    return fig
+
+
+def gradient_tails(results: list[dict]):
+    """Thm 2: distribution of the full-batch gradient norm at the end of SGD, per ε."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    eps = [r["eps"] for r in results]
+    ax.boxplot([r["norms"] for r in results], positions=range(len(eps)), widths=0.5)
+    ax.set_xticks(range(len(eps)), [f"{e:g}" for e in eps])
+    ax.set(xlabel=r"$\epsilon$", ylabel=r"$\|\nabla_\theta \mathcal{L}_\epsilon(\theta_t)\|$, last iterates",
+           yscale="log")
+    fig.tight_layout()
+    return fig
+
+
+def _smooth(v, k: int):
+    if k <= 1 or len(v) < k:
+        return np.asarray(v)
+    return np.convolve(v, np.ones(k) / k, mode="valid")
+
+
+def gradient_dynamics(probes: dict, first_n: int, last_n: int, smooth: int = 1):
+    """Fig 2 / Fig 8: gradient norm, robust training error and ‖θ−θ0‖ over the first ``first_n``
+    updates, and the gradient norm over the last ``last_n`` updates, one line per ε."""
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
+    n = len(probes)
+    for i, (eps, p) in enumerate(sorted(probes.items())):
+        c, lab = eps_color(i, n), rf"$\epsilon$={eps:g}"
+        axes[0].plot(_smooth(p["grad_norm"][:first_n], smooth), color=c, label=lab)
+        axes[1].plot(_smooth(p["robust_err"][:first_n], smooth), color=c, label=lab)
+        axes[2].plot(p["dist"][:first_n], color=c, label=lab)
+        axes[3].plot(_smooth(p["grad_norm"][-last_n:], smooth), color=c, label=lab)
+    titles = ["(a) gradient norm, first updates", "(b) robust training error, first updates",
+              r"(c) $\|\theta-\theta_0\|$, first updates", "(d) gradient norm, last updates"]
+    for ax, t in zip(axes, titles):
+        ax.set(title=t, xlabel="update")
+    axes[0].set_yscale("log")
+    axes[3].set_yscale("log")
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def dead_layers_vs_width(stalls: list, eps: float):
+    """App C.2.4: share of final-epoch updates with a dead layer, and constant classifiers, vs width."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    w = [s.width for s in stalls]
+    ax.plot(w, [s.dead_fraction for s in stalls], "o-", label="updates with a dead layer")
+    ax.plot(w, [s.robust_err for s in stalls], "s--", label="robust training error")
+    for s in stalls:
+        if s.constant:
+            ax.annotate("constant", (s.width, s.robust_err), textcoords="offset points", xytext=(0, 6),
+                        ha="center", fontsize=7)
+    ax.set(xscale="log", xlabel="width factor w", ylim=(-0.05, 1.05), title=rf"$\epsilon$ = {eps:g}")
+    ax.set_xticks(w, [str(v) for v in w])
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def schedules(specs: dict, title: str):
+    """The schedules actually used (ε or learning rate), one line per label."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for label, spec in specs.items():
+        plot_schedule(ax, spec, label=label)
+    ax.set(xlabel="epoch", title=title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def lr_sensitivity(table: dict, lrs):
+    """Fig 5: robust test error (mean ± std over seeds) against the learning rate, per ε scheduler."""
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for i, (sched, rows) in enumerate(table.items()):
+        m = [rows[lr][0] for lr in lrs]
+        s = [rows[lr][1] for lr in lrs]
+        ax.errorbar(lrs, m, yerr=s, marker="o", capsize=3, label=sched, color=plt.get_cmap("tab10")(i))
+    ax.set(xscale="log", xlabel="learning rate (Adam)", ylabel="robust test error (%)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def hessian_spectra(spectra: dict):
+    """Fig 3: top-k eigenvalues per ε, normalised (solid) and raw (dashed)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    n = len(spectra)
+    for i, s in enumerate(spectra.values()):
+        c, ranks = eps_color(i, n), np.arange(1, len(s.values) + 1)
+        ax.plot(ranks, s.normalised, "-o", ms=3, color=c, label=rf"$\epsilon$={s.eps:g}")
+        ax.plot(ranks, s.values, "--", color=c, lw=1)
+    ax.set(yscale="log", xlabel="rank", ylabel="eigenvalue (solid: normalised, dashed: raw)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def perturbation_similarity(results: dict):
+    """Fig 4: cosine similarity (left) and robust test error (right) against a, per ε; top eigenvector
+    dashed, random direction solid."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    n = len(results)
+    for i, (eps, by_dir) in enumerate(results.items()):
+        for d, ls in (("Eigenvector", "--"), ("Random", "-")):
+            r = by_dir[d]
+            a1.errorbar(r.a_values, r.cosine_mean, yerr=r.cosine_std, ls=ls, marker="o", ms=3,
+                        color=eps_color(i, n), capsize=2, label=rf"$\epsilon$={eps:g} {d.lower()}")
+            a2.plot(r.a_values, 100 * r.error_mean, ls=ls, marker="o", ms=3, color=eps_color(i, n))
+    a1.set(xlabel="a", ylabel="cosine similarity")
+    a2.set(xlabel="a", ylabel="robust test error (%)")
+    a1.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_schedule(ax: Any, spec: ScheduleSpec, label: str | None = None, points_per_epoch: int = 20,
+                  **plot_kw):
+    """Draw ``spec`` over ``[0, epochs]`` on the matplotlib Axes ``ax``; return the Line2D."""
+    if points_per_epoch < 1:
+        raise ParameterError("points_per_epoch", points_per_epoch, "must be >= 1")
+    ts = np.linspace(0.0, spec.epochs, spec.epochs * points_per_epoch + 1)
+    if spec.update == "epoch":
+        plot_kw.setdefault("drawstyle", "steps-post")
+    (line,) = ax.plot(ts, schedule_values(spec, ts), label=label, **plot_kw)
+    return line
+
+
+def plot_surface(ax3d, alphas, betas, Z, *, cmap: str = "viridis", **kwargs):
+    """3-D surface of ``Z[i, j]`` at ``(alphas[i], betas[j])`` on a matplotlib 3-D Axes."""
+    A, B = np.meshgrid(np.asarray(alphas), np.asarray(betas), indexing="ij")
+    surface = ax3d.plot_surface(A, B, np.asarray(Z), cmap=cmap, **kwargs)
+    ax3d.set_xlabel(r"$\alpha$")
+    ax3d.set_ylabel(r"$\beta$")
+    return surface
+
+
+def plot_contour(ax, alphas, betas, Z, *, levels: int = 20, cmap: str = "viridis",
+                 labels: bool = True, **kwargs):
+    """Contour lines of ``Z[i, j]`` at ``(alphas[i], betas[j])`` on a matplotlib Axes."""
+    A, B = np.meshgrid(np.asarray(alphas), np.asarray(betas), indexing="ij")
+    contour = ax.contour(A, B, np.asarray(Z), levels=levels, cmap=cmap, **kwargs)
+    if labels:
+        ax.clabel(contour, inline=True, fontsize=7)
+    ax.set_xlabel(r"$\alpha$")
+    ax.set_ylabel(r"$\beta$")
+    return contour
+
+
+
+def eigen_landscapes(scans: dict):
+    """Fig 12: the adversarial loss over the plane of the top-2 eigenvectors, one 3-D panel per ε."""
+    fig = plt.figure(figsize=(4.2 * len(scans), 3.6))
+    for i, (eps, sc) in enumerate(scans.items()):
+        ax = fig.add_subplot(1, len(scans), i + 1, projection="3d")
+        plot_surface(ax, sc.alphas, sc.betas, sc.adv_loss)
+        ax.set(title=rf"$\epsilon$={eps:g}", xlabel="top-1", ylabel="top-2")
+    fig.tight_layout()
+    return fig
+
+
+def line_scan(scan, eps: float, direction: str):
+    """The adversarial loss along one direction (the interactive view of notebook 03)."""
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.plot(scan.alphas, scan.adv_loss, "-o")
+    ax.set(xlabel="a", ylabel="adversarial loss", title=rf"$\epsilon$={eps:g}, {direction}")
+    return fig
+
+
+def connectivity_paths(paths: dict, ts):
+    """App C.2.5: loss (left) and error (right) along the straight line (dashed) and the trained curve
+    (solid), clean for ε = 0 and adversarial otherwise."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for eps, res in paths.items():
+        for name, ls in (("line", "--"), ("curve", "-")):
+            sc = res.path(name)
+            loss = sc.clean_loss if eps == 0 else sc.adv_loss
+            err = sc.clean_err if eps == 0 else sc.adv_err
+            axes[0].plot(ts, loss, ls, marker="o", ms=3, label=rf"$\epsilon$={eps:g} {name}")
+            axes[1].plot(ts, 100 * err, ls, marker="o", ms=3, label=rf"$\epsilon$={eps:g} {name}")
+    axes[0].set(xlabel="t", ylabel="loss (adversarial for eps > 0)")
+    axes[1].set(xlabel="t", ylabel="error (%) (robust for eps > 0)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,22 @@
+"""Floor 5, studies: one module per paper section.  Each holds its notebook's typed parameters and the
+experiments the notebook calls (one call each), returning typed results.  :data:`NOTEBOOKS` maps
+every notebook to its parameter class (the runner validates a params file against it)."""
+from .base import NotebookParams, TrainingParams, UsesZoo, ZooParams
+from .connectivity import ConnectivityParams
+from .cosine import CosineParams
+from .gradient_dynamics import GradientDynamicsParams
+from .hessian import HessianParams
+from .linear_theory import LinearTheoryParams
+from .pas import PASParams
+
+NOTEBOOKS: dict[str, type[NotebookParams]] = {
+    "01_linear_theory": LinearTheoryParams,
+    "02_gradient_dynamics": GradientDynamicsParams,
+    "03_hessian": HessianParams,
+    "04_cosine_similarity": CosineParams,
+    "05_pas_table1": PASParams,
+    "06_connectivity": ConnectivityParams,
+}
+
+__all__ = ["NOTEBOOKS", "NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "LinearTheoryParams",
+           "GradientDynamicsParams", "HessianParams", "CosineParams", "PASParams", "ConnectivityParams"]

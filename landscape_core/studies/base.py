@@ -1,0 +1,112 @@
+"""What every study shares: the notebook parameters, the typed training parameters, and the model zoo.
+
+* :class:`NotebookParams` - the parameters every notebook has (profile, seed, device, ...).
+* :class:`TrainingParams` - how a notebook's models are trained, a nested section (``training:`` in
+  a params file) shared by notebooks 02 and 05; :meth:`TrainingParams.spec` is the ONE way from
+  notebook parameters to a :class:`~landscape_core.training.TrainSpec`.
+* :class:`ZooParams` - the per-ε models of Sec 4 (02 trains them; 03, 04 and 06 analyse them).
+  Notebooks 03, 04 and 06 take it as their ``zoo`` parameter; the runner fills it from notebook 02's
+  parameters of the same profile (:class:`UsesZoo`), so the package never reads another notebook's file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..attacks import AttackSpec
+from ..core.io import PROFILES
+from ..core.spec import ParameterError, Spec, param
+from ..data import DATASETS, DatasetSpec
+from ..models import IMAGE_ARCHS, ModelSpec
+from ..training import OPTIMIZERS, TrainSpec
+
+__all__ = ["NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "increasing"]
+
+
+def increasing(name: str, values, where: str, strict: bool = False) -> None:
+    """Raise :class:`ParameterError` unless ``values`` increase (strictly: no repeats)."""
+    want = sorted(set(values)) if strict else sorted(values)
+    if list(values) != want:
+        raise ParameterError(name, list(values), "must be strictly increasing" if strict else "must be increasing",
+                             where)
+
+
+@dataclass(frozen=True)
+class NotebookParams(Spec):
+    """Parameters every notebook has."""
+
+    profile: str = param("smoke", choices=PROFILES, doc="where outputs go: outputs/<profile>/")
+    seed: int = param(0, ge=0, doc="master seed of every random draw")
+    device: str = param("cpu", choices=("cpu", "cuda", "auto"), doc="torch device; auto = cuda if present")
+    interactive: bool = param(False, doc="ipywidgets sliders instead of static figures")
+    progress: bool = param(False, doc="tqdm progress bars (off for papermill/nbval)")
+
+    def torch_device(self):
+        import torch
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ParameterError("device", self.device, "CUDA is not available on this machine: use cpu or auto")
+        return torch.device(self.device)
+
+
+@dataclass(frozen=True)
+class TrainingParams(Spec):
+    """How a notebook's models are trained: data, network, training PGD, optimiser."""
+
+    dataset: str = param("mnist5k", choices=tuple(DATASETS))
+    download: bool = param(False, doc="torchvision download (paper profile)")
+    n_train: int | None = param(600, ge=10, doc="training subset (None: all)")
+    arch: str = param("lenet", choices=IMAGE_ARCHS)
+    width: int = param(2, ge=1, doc="width factor w (paper: LeNet 16, ResNet18 8)")
+    pgd_steps: int = param(5, ge=1, doc="training PGD steps")
+    step_ratio: float = param(0.25, gt=0.0, doc="PGD step / ε in force")
+    optimizer: str = param("adam", choices=OPTIMIZERS)
+    lr: float = param(1.0e-3, gt=0.0)
+    batch_size: int = param(100, ge=1)
+    epochs: int = param(2, ge=1)
+
+    def data_spec(self) -> DatasetSpec:
+        return DatasetSpec(name=self.dataset, n_train=self.n_train, download=self.download)
+
+    def attack(self, eps: float) -> AttackSpec:
+        """The training PGD at budget ``eps`` (step = ``step_ratio`` × ε); no attack at ε = 0."""
+        if eps == 0:
+            return AttackSpec(name="none", eps=0.0)
+        return AttackSpec(name="pgd", eps=eps, steps=self.pgd_steps, step_size=self.step_ratio * eps)
+
+    def spec(self, eps: float, *, seed: int, width: int | None = None, epochs: int | None = None,
+             lr: float | None = None, eps_schedule: str = "constant", eps_max: float | None = None,
+             lr_schedule: str = "constant", lr_milestones: tuple[float, ...] = (),
+             periodic: tuple[float, ...] = (), snapshots: tuple[int, ...] = ()) -> TrainSpec:
+        """The training run of one model at target budget ``eps``."""
+        return TrainSpec(data=self.data_spec(), model=ModelSpec(arch=self.arch, width=width or self.width),
+                         attack=self.attack(eps), eps_schedule=eps_schedule, eps_min=0.0, eps_max=eps_max,
+                         lr=self.lr if lr is None else lr, lr_schedule=lr_schedule, lr_milestones=lr_milestones,
+                         periodic=periodic, optimizer=self.optimizer, batch_size=self.batch_size,
+                         epochs=epochs or self.epochs, snapshots=snapshots, augment=self.dataset == "cifar10",
+                         seed=seed)
+
+
+@dataclass(frozen=True)
+class ZooParams(Spec):
+    """One model per budget, same seed, data order and schedule (Sec 4)."""
+
+    training: TrainingParams = param(TrainingParams(), doc="how each model is trained")
+    eps_list: tuple[float, ...] = param((0.0, 0.2, 0.4), each=dict(ge=0.0), min_len=2, doc="training budgets")
+    seed: int = param(0, ge=0, doc="seed of the models")
+
+    def validate(self):
+        increasing("eps_list", self.eps_list, "zoo", strict=True)
+
+    def spec(self, eps: float, *, seed: int | None = None, **changes) -> TrainSpec:
+        return self.training.spec(eps, seed=self.seed if seed is None else seed, **changes)
+
+    def specs(self) -> dict[float, TrainSpec]:
+        return {float(e): self.spec(float(e)) for e in self.eps_list}
+
+
+class UsesZoo:
+    """Mixin of the notebooks that analyse notebook 02's models: the runner fills ``zoo`` from it."""
+
+    ZOO_FROM: ClassVar[str] = "02_gradient_dynamics"

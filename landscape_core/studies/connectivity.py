@@ -1,0 +1,111 @@
+"""06_connectivity: Sec 6, App C.2.5 - Bezier curves between two minima, clean and adversarial.
+
+The end points are the zoo's models at ε = 0 and at the largest ε, each with a second seed.  Each
+curve is trained in the run store (resumable), then the loss and error are scanned along the straight
+line and the trained curve; the barrier height is the maximum along a path minus the mean of its end
+points, compared relative to the end points' loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..analysis.curve_training import CurveRunSpec, CurveTrainSpec, get_or_train_curve
+from ..analysis.curves import BezierCurve, PathScan, barrier_height, bn_layers, scan_path
+from ..attacks import make_attack
+from ..core.spec import param
+from ..data import Split
+from ..training import OPTIMIZERS, get_or_train
+from .base import NotebookParams, UsesZoo, ZooParams
+
+__all__ = ["ConnectivityParams", "Connection", "connect", "connect_zoo", "barrier_rows"]
+
+
+@dataclass(frozen=True)
+class ConnectivityParams(UsesZoo, NotebookParams):
+    """06_connectivity: Sec 6, App C.2.5 (end points: the models of 02 and a second seed of each)."""
+
+    zoo: ZooParams = param(ZooParams(), doc="the models connected: 02_gradient_dynamics's, filled in by the runner")
+    curve_epochs: int = param(1, ge=1, doc="epochs of Bezier curve training")
+    curve_lr: float = param(1.0e-3, gt=0.0)
+    curve_optimizer: str = param("adam", choices=OPTIMIZERS)
+    n_bends: int = param(1, ge=1, doc="interior control points (1: quadratic)")
+    points: int = param(5, ge=3, doc="evenly spaced t in [0, 1] scanned")
+    n_eval: int = param(100, ge=10, doc="training examples scanned along the paths")
+
+    @property
+    def budgets(self) -> tuple[float, float]:
+        return 0.0, max(self.zoo.eps_list)
+
+    def curve_spec(self) -> CurveTrainSpec:
+        return CurveTrainSpec(epochs=self.curve_epochs, batch_size=self.zoo.training.batch_size, lr=self.curve_lr,
+                              optimizer=self.curve_optimizer, n_bends=self.n_bends, seed=self.seed)
+
+
+@dataclass
+class Connection:
+    """A trained curve between two minima with its training history and the scans along both paths."""
+
+    eps: float
+    curve: BezierCurve
+    history: dict[str, list]
+    line: PathScan
+    bezier: PathScan
+
+    def path(self, name: str) -> PathScan:
+        return {"line": self.line, "curve": self.bezier}[name]
+
+
+def connect(start, end, x, y, x_eval, y_eval, spec: CurveRunSpec, store: Path, ts, *,
+            progress: bool = False) -> Connection:
+    """Train (or load) the curve of ``spec`` between the runs ``start`` and ``end`` and scan the loss and
+    error along it and along the straight line (App C.2.5).  BatchNorm statistics are recomputed at every
+    t when the model has BatchNorm."""
+    start_model, end_model = start.model(device=x.device), end.model(device=x.device)
+    run = get_or_train_curve(spec, store, start_model, end_model, x, y, progress=progress)
+    attack = None if spec.attack.name == "none" else make_attack(spec.attack)
+    bn = x if bn_layers(start_model) else None
+    scans = {name: scan_path(fn, ts, x_eval, y_eval, base_model=start_model, buffers=run.curve.bn_state,
+                             attack=attack, bn_data=bn, generator=torch.Generator().manual_seed(spec.seed + 1),
+                             progress=progress)
+             for name, fn in (("line", run.curve.line), ("curve", run.curve.point))}
+    return Connection(spec.attack.eps, run.curve, run.history, scans["line"], scans["curve"])
+
+
+def connect_zoo(P: ConnectivityParams, store: Path, *, device="cpu",
+                data: tuple[Split, Split]) -> dict[float, Connection]:
+    """One curve per budget (ε = 0 and the largest), between the zoo's model and its second seed."""
+    x, y = data[0].x.to(device), data[0].y.to(device)
+    ts = np.linspace(0, 1, P.points)
+    out = {}
+    for eps in P.budgets:
+        ends = [get_or_train(P.zoo.spec(eps, seed=P.zoo.seed + s), store, device=device, data=data) for s in (0, 1)]
+        spec = CurveRunSpec(start=ends[0].path.name, end=ends[1].path.name, training=P.curve_spec(),
+                            attack=ends[0].spec.attack, seed=P.seed)
+        out[eps] = connect(ends[0], ends[1], x, y, x[: P.n_eval], y[: P.n_eval], spec, store, ts,
+                           progress=P.progress)
+    return out
+
+
+def barrier_rows(paths: dict[float, Connection]) -> list[dict]:
+    """One row per (budget, path): the end points' mean loss (adversarial for ε > 0), the barrier, the
+    barrier relative to the end points, and the largest error along the path (%)."""
+    rows = []
+    for eps, res in paths.items():
+        for name in ("line", "curve"):
+            sc = res.path(name)
+            loss = sc.clean_loss if eps == 0 else sc.adv_loss
+            err = sc.clean_err if eps == 0 else sc.adv_err
+            ends = 0.5 * (loss[0] + loss[-1])
+            b = barrier_height(loss)
+            rows.append({"training": "clean" if eps == 0 else "adversarial", "eps": eps, "path": name,
+                         "endpoint loss": ends, "barrier": b, "relative barrier": b / ends,
+                         "max error (%)": 100 * err.max()})
+    return rows
+
+
+BARRIER_FORMATS = {"eps": "g", "endpoint loss": ".4f", "barrier": ".4f", "relative barrier": ".3f",
+                   "max error (%)": ".1f"}

@@ -1,0 +1,74 @@
+"""04_cosine_similarity: Sec 4.2, Fig 4, the slides' tables - perturbation similarity along the top
+Hessian eigenvector and along a random direction, for each adversarially trained model of the zoo."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..analysis import hessian
+from ..analysis.landscape import random_direction
+from ..analysis.similarity import SimilarityResult, perturbation_similarity
+from ..attacks import make_attack
+from ..core.spec import ParameterError, param
+from .base import NotebookParams, UsesZoo, ZooParams
+
+__all__ = ["CosineParams", "similarity", "similarities", "DIRECTIONS"]
+
+DIRECTIONS = ("Eigenvector", "Random")
+
+
+@dataclass(frozen=True)
+class CosineParams(UsesZoo, NotebookParams):
+    """04_cosine_similarity: Sec 4.2, Fig 4, the slides' tables (models from 02_gradient_dynamics)."""
+
+    zoo: ZooParams = param(ZooParams(), doc="the models analysed: 02_gradient_dynamics's, filled in by the runner")
+    n_examples: int = param(100, ge=10, doc="training examples whose perturbations are compared")
+    n_test: int = param(100, ge=10, doc="test examples of the robust error at θ ± a v")
+    a_values: tuple[float, ...] = param((0.0, 0.05, 0.1), each=dict(ge=0.0), min_len=2, doc="MNIST paper: 0..0.1")
+    repeats: int = param(2, ge=1, doc="PGD repeats (paper: 4)")
+
+    def validate(self):
+        if self.a_values[0] != 0.0 or list(self.a_values) != sorted(set(self.a_values)):
+            raise ParameterError("a_values", list(self.a_values), "must start at 0 and increase", "04_cosine_similarity")
+
+    @property
+    def budgets(self) -> list[float]:
+        """The zoo's budgets with a perturbation to compare (ε > 0)."""
+        return [e for e in self.zoo.eps_list if e > 0]
+
+
+def similarity(model: nn.Module, x, y, x_test, y_test, eps: float, zoo: ZooParams, *, a_values, repeats: int,
+               seed: int, batch_size: int = 500, progress: bool = False) -> dict[str, SimilarityResult]:
+    """Fig 4 / slide tables: cosine of PGD perturbations at θ ± a v, v = top eigenvector or random."""
+    attack = make_attack(zoo.training.attack(eps))
+    gen = torch.Generator().manual_seed(seed)
+    x_adv = hessian.fixed_adversarial_set(model, x, y, attack, generator=gen, batch_size=batch_size)
+    top = hessian.top_eigenpairs(model, x_adv, y, k=1, batch_size=batch_size, generator=gen)
+    directions = {"Eigenvector": torch.from_numpy(np.ascontiguousarray(top.vectors[0])),
+                  "Random": random_direction(model, gen)}
+    return {name: perturbation_similarity(model, v, a_values, x, y, attack, repeats=repeats, generator=gen,
+                                          x_test=x_test, y_test=y_test, batch_size=batch_size, progress=progress)
+            for name, v in directions.items()}
+
+
+def similarities(models: dict[float, nn.Module], x, y, x_test, y_test,
+                 P: CosineParams) -> dict[float, dict[str, SimilarityResult]]:
+    """:func:`similarity` for every adversarially trained model of the zoo."""
+    return {eps: similarity(models[eps], x, y, x_test, y_test, eps, P.zoo, a_values=P.a_values, repeats=P.repeats,
+                            seed=P.seed, progress=P.progress) for eps in P.budgets}
+
+
+def by_direction(results: dict[float, dict[str, SimilarityResult]]) -> dict[str, dict[str, SimilarityResult]]:
+    """Regrouped for the slides' table: direction -> "eps = .." -> result."""
+    return {d: {f"eps = {e:g}": results[e][d] for e in results} for d in DIRECTIONS}
+
+
+def changes(results: dict[float, dict[str, SimilarityResult]]) -> tuple[dict, dict]:
+    """Per direction, over the budgets: the cosine drop and the robust error rise (points) from a = 0
+    to the largest a."""
+    drop = {d: [r[d].cosine_mean[0] - r[d].cosine_mean[-1] for r in results.values()] for d in DIRECTIONS}
+    rise = {d: [100 * (r[d].error_mean[-1] - r[d].error_mean[0]) for r in results.values()] for d in DIRECTIONS}
+    return drop, rise

@@ -1,0 +1,106 @@
+"""03_hessian: Sec 4.2, Fig 3, Fig 12 - Hessian spectra of the zoo's models and their landscapes.
+
+For each model the adversarial examples of a fixed set of training images are made once and held
+fixed; the top eigenvalues of the Hessian of the adversarial loss come from Lanczos, and are
+normalised by the mean adversarial loss at random parameters.  The landscape along the top-2
+eigenvectors is scanned with PGD regenerated at every grid point.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..analysis import hessian
+from ..analysis.landscape import Scan1DResult, Scan2DResult, filter_normalized_direction, scan_1d, scan_2d
+from ..attacks import make_attack, sweep
+from ..core.spec import param
+from .base import NotebookParams, UsesZoo, ZooParams
+
+__all__ = ["HessianParams", "Spectrum", "spectrum", "spectra", "eigen_landscape", "line_scan"]
+
+
+@dataclass(frozen=True)
+class HessianParams(UsesZoo, NotebookParams):
+    """03_hessian: Sec 4.2, Fig 3, Fig 12 (models from 02_gradient_dynamics)."""
+
+    zoo: ZooParams = param(ZooParams(), doc="the models analysed: 02_gradient_dynamics's, filled in by the runner")
+    n_examples: int = param(100, ge=10, doc="fixed training examples of the Hessian")
+    k: int = param(5, ge=1, doc="top eigenpairs (paper: 20)")
+    tol: float = param(1.0e-2, ge=0.0, doc="Lanczos tolerance")
+    n_random: int = param(2, ge=1, doc="random parameter draws of the normalisation")
+    landscape_eps: tuple[float, ...] = param((0.0, 0.4), each=dict(ge=0.0), doc="budgets whose landscape is scanned")
+    landscape_examples: int = param(50, ge=10)
+    span: float = param(0.5, gt=0.0, doc="scan half-width along each unit eigenvector")
+    points: int = param(5, ge=3, doc="grid points per axis")
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    eps: float
+    values: np.ndarray            # raw top-k eigenvalues (descending)
+    scale: float                  # mean adversarial loss at random parameters
+    scale_samples: np.ndarray
+    n_hvp: int
+    adv_loss: float               # adversarial loss of the trained model on the fixed set
+    vectors: np.ndarray           # [k, P]
+
+    @property
+    def normalised(self) -> np.ndarray:
+        return hessian.normalise(self.values, self.scale)
+
+
+def _attack(zoo: ZooParams, eps: float):
+    return None if eps == 0 else make_attack(zoo.training.attack(eps))
+
+
+def spectrum(model: nn.Module, x, y, eps: float, zoo: ZooParams, *, k: int, n_random: int, seed: int,
+             tol: float = 1e-2, batch_size: int = 500) -> Spectrum:
+    """Top-k eigenpairs of the adversarial-loss Hessian (adversarial set fixed once) and the
+    normalisation by the mean adversarial loss at ``n_random`` random parameter draws (Sec 4.2)."""
+    attack = _attack(zoo, eps)
+    gen = torch.Generator().manual_seed(seed)
+    x_adv = hessian.fixed_adversarial_set(model, x, y, attack, generator=gen, batch_size=batch_size)
+    res = hessian.top_eigenpairs(model, x_adv, y, k=k, batch_size=batch_size, tol=tol, generator=gen)
+    rnd = hessian.random_parameter_loss(model, x, y, attack, n_random, generator=gen, batch_size=batch_size)
+    own = sweep(model, x_adv, y, batch_size=batch_size).clean_loss
+    return Spectrum(eps=eps, values=res.values, scale=rnd.mean, scale_samples=rnd.values, n_hvp=res.n_hvp,
+                    adv_loss=own, vectors=res.vectors)
+
+
+def spectra(models: dict[float, nn.Module], x, y, P: HessianParams) -> dict[float, Spectrum]:
+    """Fig 3: :func:`spectrum` of every model of the zoo."""
+    return {eps: spectrum(m, x, y, eps, P.zoo, k=P.k, n_random=P.n_random, seed=P.seed, tol=P.tol)
+            for eps, m in models.items()}
+
+
+def eigen_landscape(model: nn.Module, x, y, eps: float, vectors: np.ndarray, zoo: ZooParams, *, span: float,
+                    points: int, seed: int, batch_size: int = 500, progress: bool = False) -> Scan2DResult:
+    """Adversarial loss on the plane of the top-2 eigenvectors (Fig 12), PGD regenerated per point."""
+    d1, d2 = (torch.from_numpy(np.ascontiguousarray(v)) for v in vectors[:2])
+    grid = np.linspace(-span, span, points)
+    return scan_2d(model, d1, d2, grid, grid, x, y, _attack(zoo, eps), batch_size=batch_size,
+                   generator=torch.Generator().manual_seed(seed), progress=progress)
+
+
+def landscapes(models: dict[float, nn.Module], spectra: dict[float, Spectrum], x, y,
+               P: HessianParams) -> dict[float, Scan2DResult]:
+    """Fig 12 for every budget of ``landscape_eps`` that the zoo has."""
+    n = P.landscape_examples
+    return {eps: eigen_landscape(models[eps], x[:n], y[:n], eps, spectra[eps].vectors, P.zoo, span=P.span,
+                                 points=P.points, seed=P.seed, progress=P.progress)
+            for eps in P.landscape_eps if eps in models}
+
+
+def line_scan(model: nn.Module, x, y, eps: float, zoo: ZooParams, direction: str, vector: np.ndarray,
+              scale: float, points: int, seed: int) -> Scan1DResult:
+    """The adversarial loss along one direction: the top eigenvector, or a filter-normalised random one."""
+    if direction == "eigenvector":
+        v = torch.from_numpy(np.ascontiguousarray(vector))
+    else:
+        v = filter_normalized_direction(model, torch.Generator().manual_seed(seed))
+        v = v / v.norm()
+    return scan_1d(model, v, np.linspace(-scale, scale, points), x, y, _attack(zoo, eps),
+                   generator=torch.Generator().manual_seed(seed))

@@ -1,0 +1,134 @@
+"""05_pas_table1: Sec 5, eq. (5), Fig 5, Table 1 - ε warm-up, learning-rate sensitivity, PAS and Table 1.
+
+* the ε schedulers are eq. (5) with the paper's MNIST settings expressed relative to the target
+  (cosine ε_max = 1.5 ε, linear ε_max = 2 ε, ε_min = 0, both clipped at ε - ε reaches the target at
+  61% and 50% of a period), the PGD step follows ε (step = ``step_ratio`` × ε in force);
+* PAS divides training into periods (``periods`` equal parts, or the paper's CIFAR resets at 100 and
+  150 of 200 epochs); ε and the learning rate restart at each reset and the model at the end of every
+  period is kept; the prediction is the ensemble of those models (mean of their softmax outputs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..analysis.robustness import TABLE1_ATTACKS, EvalSpec, EvalSuite, evaluate, evaluate_members_and_ensemble
+from ..analysis.stats import mean_std
+from ..core.spec import ParameterError, param
+from ..data import Split, load_data
+from ..training import ScheduleSpec, TrainSpec, get_or_train
+from .base import NotebookParams, TrainingParams, increasing
+
+__all__ = ["PASParams", "SCHEDULERS", "EPS_MAX_RATIO", "period_resets", "run_spec", "grid", "PASResult", "run"]
+
+SCHEDULERS = ("constant", "cosine", "linear")
+EPS_MAX_RATIO = {"constant": None, "cosine": 1.5, "linear": 2.0}   # MNIST: 0.6 / 0.4 and 0.8 / 0.4
+
+
+@dataclass(frozen=True)
+class PASParams(NotebookParams):
+    """05_pas_table1: Sec 5, Fig 5, Table 1.  ``training.lr`` is the learning rate of the Table 1 rows."""
+
+    training: TrainingParams = param(TrainingParams(n_train=400), doc="how each model is trained")
+    n_test: int = param(100, ge=10, doc="test examples evaluated")
+    eps: float = param(0.4, gt=0.0, doc="target budget (MNIST 0.4, CIFAR10 8/255)")
+    lrs: tuple[float, ...] = param((1.0e-3, 1.0e-2), each=dict(gt=0.0), min_len=1, doc="Fig 5 learning rates")
+    seeds: int = param(1, ge=1)
+    periods: int = param(2, ge=1, doc="PAS periods (equal length) unless resets is given")
+    resets: tuple[float, ...] = param((), each=dict(gt=0.0), doc="explicit PAS resets (CIFAR: 100, 150 of 200)")
+    periodic_scheduler: str = param("cosine", choices=SCHEDULERS)
+    periodic_lr_schedule: str = param("constant", choices=("constant", "step", "cosine_anneal"))
+    periodic_lr_milestones: tuple[float, ...] = param((), each=dict(gt=0.0, lt=1.0))
+    attacks: tuple[str, ...] = param(TABLE1_ATTACKS, each=dict(choices=TABLE1_ATTACKS))
+    pgd100_steps: int = param(20, ge=1)
+    apgd_steps: int = param(20, ge=1)
+    apgd_restarts: int = param(1, ge=1)
+    square_queries: int = param(100, ge=1)
+    eval_batch_size: int = param(100, ge=1)
+
+    def validate(self):
+        if self.training.lr not in self.lrs:
+            raise ParameterError("training.lr", self.training.lr, f"must be one of lrs = {list(self.lrs)}",
+                                 "05_pas_table1")
+        increasing("lrs", self.lrs, "05_pas_table1", strict=True)
+
+    @property
+    def table_lr(self) -> float:
+        return self.training.lr
+
+    def eval_spec(self) -> EvalSpec:
+        return EvalSpec(attacks=self.attacks, batch_size=self.eval_batch_size, pgd100_steps=self.pgd100_steps,
+                        apgd_steps=self.apgd_steps, apgd_restarts=self.apgd_restarts,
+                        square_queries=self.square_queries, seed=self.seed)
+
+    def suite(self) -> EvalSuite:
+        return self.eval_spec().suite(self.training.dataset, self.eps, self.training.attack(self.eps))
+
+
+def period_resets(epochs: int, periods: int) -> tuple[float, ...]:
+    """Reset epochs for ``periods`` equal periods (the paper's CIFAR split 100/50/50 is given explicitly)."""
+    return tuple(float(round(epochs * k / periods)) for k in range(1, periods))
+
+
+def run_spec(P: PASParams, scheduler: str, lr: float, seed: int, periodic: bool = False) -> TrainSpec:
+    T = P.training
+    ratio = EPS_MAX_RATIO[scheduler]
+    resets = (tuple(P.resets) or period_resets(T.epochs, P.periods)) if periodic else ()
+    return T.spec(P.eps, seed=seed, lr=lr, eps_schedule=scheduler, eps_max=None if ratio is None else ratio * P.eps,
+                  lr_schedule=P.periodic_lr_schedule if periodic else "constant",
+                  lr_milestones=tuple(P.periodic_lr_milestones) if periodic else (), periodic=resets,
+                  snapshots=tuple(int(r) for r in resets) + (T.epochs,) if periodic else ())
+
+
+def grid(P: PASParams) -> list[tuple[str, float, int]]:
+    """The Fig 5 grid: every (scheduler, learning rate, seed)."""
+    return [(s, lr, P.seed + k) for s in SCHEDULERS for lr in P.lrs for k in range(P.seeds)]
+
+
+def schedules(P: PASParams) -> tuple[dict[str, ScheduleSpec], ScheduleSpec]:
+    """The ε schedules used (each scheduler, and the periodic one of PAS) and the PAS learning rate."""
+    periodic = run_spec(P, P.periodic_scheduler, P.table_lr, P.seed, periodic=True)
+    eps = {s: run_spec(P, s, P.table_lr, P.seed).eps_spec for s in SCHEDULERS}
+    eps[f"PAS {P.periodic_scheduler}"] = periodic.eps_spec
+    return eps, periodic.lr_spec
+
+
+@dataclass
+class PASResult:
+    """Fig 5 (robust error under the training PGD, mean and std over seeds, per scheduler and lr) and the
+    Table 1 rows (one per evaluated model: the three schedulers, the PAS final member and ensemble)."""
+
+    lrs: tuple[float, ...]
+    fig5: dict[str, dict[float, tuple[float, float]]]
+    rows: list[dict]
+
+    def mean_over_seeds(self, model: str, column: str) -> float:
+        vals = [r[column] for r in self.rows if r["model"] == model]
+        return sum(vals) / len(vals)
+
+
+def run(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | None = None) -> PASResult:
+    """Train the Fig 5 grid and the PAS runs (run store), evaluate Fig 5 under PGD and Table 1 under the suite."""
+    data = data or load_data(P.training.data_spec())
+    x_test, y_test = data[1].x[: P.n_test], data[1].y[: P.n_test]
+    suite = P.suite()
+    models = {cell: get_or_train(run_spec(P, *cell), store, device=device, progress=P.progress, data=data)
+              .model(device=device) for cell in grid(P)}
+
+    def errors(model, attacks) -> dict:
+        return evaluate(model, x_test, y_test, attacks, batch_size=P.eval_batch_size, seed=P.seed,
+                        progress=P.progress and len(attacks) > 1).row()
+
+    fig5 = {s: {lr: mean_std([errors(models[(s, lr, P.seed + k)], {"PGD": suite["PGD"]})["PGD"]
+                              for k in range(P.seeds)]) for lr in P.lrs} for s in SCHEDULERS}
+    rows = [{"periodic": "No", "scheduler": s.capitalize(), "model": "final", "seed": P.seed + k,
+             **errors(models[(s, P.table_lr, P.seed + k)], suite)} for s in SCHEDULERS for k in range(P.seeds)]
+    for k in range(P.seeds):
+        run_k = get_or_train(run_spec(P, P.periodic_scheduler, P.table_lr, P.seed + k, periodic=True), store,
+                             device=device, progress=P.progress, data=data)
+        res = evaluate_members_and_ensemble(run_k.snapshots(device), x_test, y_test, suite,
+                                            batch_size=P.eval_batch_size, seed=P.seed, progress=P.progress)
+        for name, label in ((f"member_{len(run_k.spec.snapshots)}", "final member"), ("ensemble", "ensemble")):
+            rows.append({"periodic": "Yes", "scheduler": P.periodic_scheduler.capitalize(), "model": label,
+                         "seed": P.seed + k, **res[name].row()})
+    return PASResult(tuple(P.lrs), fig5, rows)
