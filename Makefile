@@ -15,7 +15,7 @@ PACKAGE := $(shell find landscape_core -name '*.py')
 ZOO_USERS := 03_hessian 04_cosine_similarity 06_connectivity
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
 
-.PHONY: FORCE help setup reproduce test lint unit nbval lab notebooks sync bench clean check-params check-profile summary
+.PHONY: help setup reproduce test lint unit nbval lab notebooks sync bench clean check-params check-profile summary
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 
@@ -38,10 +38,15 @@ setup: $(INSTALLED)
 reproduce: $(INSTALLED) check-profile $(NAMES:%=$(OUT)/%.ipynb)
 	@$(PY) -m landscape_core summary --profile $(PROFILE)
 
-# SET="device=cuda seed=1" overrides parameters of every notebook; $(OUT)/.set remembers the last
-# SET, so changing it (or dropping it) re-runs every notebook of the profile.
-$(OUT)/.set: FORCE
-	@mkdir -p $(OUT); echo '$(SET)' | cmp -s - $@ || echo '$(SET)' > $@
+# SET="device=cuda seed=1" overrides parameters of every notebook ("01.sgd_lr=0.2": notebook 01 only;
+# "training.width=8": a parameter of a section); $(OUT)/.set remembers the last SET, so changing it (or
+# dropping it) re-runs the notebooks of the profile.  It is updated when the Makefile is read (not by
+# a rule that always runs), so `make -n reproduce` lists only the notebooks that would run.
+ifeq (,$(findstring n,$(firstword -$(MAKEFLAGS))))
+$(shell mkdir -p $(OUT); echo '$(SET)' | cmp -s - $(OUT)/.set || echo '$(SET)' > $(OUT)/.set)
+endif
+$(OUT)/.set:
+	@mkdir -p $(OUT); echo '$(SET)' > $@
 
 # Notebooks 03, 04 and 06 analyse 02's models: 02's params file is one of their inputs.
 $(ZOO_USERS:%=$(OUT)/%.ipynb): params/$(PROFILE)/02_gradient_dynamics.yaml
@@ -83,8 +88,11 @@ notebooks: $(INSTALLED)
 sync: $(INSTALLED)
 	$(VENV)/bin/jupytext --to ipynb --update $(SOURCES)
 
+# LAB_ARGS="--no-browser --port 8899 --IdentityProvider.token=..." passes options to JupyterLab; as root
+# (containers) --allow-root is added.
+LAB_ARGS ?=
 lab: $(INSTALLED)
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 bench: $(INSTALLED)
 	$(PY) -m landscape_core.cli.bench $(if $(DEVICE),--device $(DEVICE))

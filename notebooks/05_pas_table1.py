@@ -23,7 +23,7 @@
 # %%
 from landscape_core.core.io import save_figure
 from landscape_core.report import plots, tables
-from landscape_core.report.claims import Claims, fmt
+from landscape_core.report.claims import Claims, Regime, fmt, fmt_list
 from landscape_core.report.notebook import start
 from landscape_core.data import load_data
 from landscape_core.report import summaries
@@ -37,8 +37,7 @@ seed = 0
 device = 'cpu'
 interactive = False
 progress = False
-training = dict(dataset='mnist5k', download=False, n_train=400, arch='lenet', width=2, pgd_steps=5,
-                step_ratio=0.25, optimizer='adam', lr=1.0e-3, batch_size=100, epochs=2)
+training = dict(dataset='mnist5k', download=False, n_train=400, arch='lenet', width=2, pgd_steps=5, step_ratio=0.25, optimizer='adam', lr=1.0e-3, batch_size=100, epochs=2)
 n_test = 100
 eps = 0.4
 lrs = (0.001, 0.01)
@@ -103,34 +102,48 @@ print(summaries.paper_comparison(table, T.dataset, T.arch, label=f"ours ({P.prof
 
 # %% [markdown]
 # ## Claims
+# Each claim compares models that must have trained: a warm-up run stuck on the initial plateau, or a
+# constant classifier under attack, says nothing about the paper, so such a claim is untestable at this
+# scale. A constant-ε run may stall: that is the sensitivity the paper describes.
 
 # %%
+warmups = {**result.cells("cosine"), **result.cells("linear")}
 pgd_err = {s: fig5[s][P.table_lr][0] for s in pas.SCHEDULERS}
 claims.check("Table 1 / Fig 5: cosine and linear warm-up give lower robust error than constant eps",
              pgd_err["cosine"] < pgd_err["constant"] and pgd_err["linear"] < pgd_err["constant"],
              f"PGD robust error at lr {P.table_lr:g}: constant {fmt(pgd_err['constant'])}, cosine "
-             f"{fmt(pgd_err['cosine'])}, linear {fmt(pgd_err['linear'])} (%)", "both warm-ups < constant")
-top = max(P.lrs)
-claims.check("Fig 5: at the largest learning rate constant eps degrades (or collapses) while warm-up does not",
-             fig5["constant"][top][0] > max(fig5["cosine"][top][0], fig5["linear"][top][0]),
-             f"PGD robust error at lr {top:g}: constant {fmt(fig5['constant'][top][0])}, cosine "
-             f"{fmt(fig5['cosine'][top][0])}, linear {fmt(fig5['linear'][top][0])} (%)",
-             "constant > both warm-ups at the largest lr")
+             f"{fmt(pgd_err['cosine'])}, linear {fmt(pgd_err['linear'])} (%)", "both warm-ups < constant",
+             Regime.trained({**result.cells("cosine", P.table_lr), **result.cells("linear", P.table_lr)},
+                            "warm-up runs at this lr"))
+spread = {s: result.sensitivity(s) for s in pas.SCHEDULERS}
+claims.check("Fig 5: warm-up keeps good performance over a broader range of learning rates than constant eps",
+             all(fig5[w][lr][0] < fig5["constant"][lr][0] for w in ("cosine", "linear") for lr in P.lrs)
+             and max(spread["cosine"], spread["linear"]) < spread["constant"],
+             "PGD robust error (%) by lr " + "; ".join(
+                 f"{s} {fmt_list([fig5[s][lr][0] for lr in P.lrs])} (spread {fmt(spread[s])})" for s in pas.SCHEDULERS),
+             "at every lr both warm-ups < constant, and each warm-up's spread over the lrs < constant's",
+             Regime.trained(warmups, "warm-up runs at every lr") if len(P.lrs) > 1 else
+             Regime("at least two learning rates", False, f"lrs {list(P.lrs)}"))
 e_mean, f_mean = result.mean_over_seeds("ensemble", "PGD"), result.mean_over_seeds("final member", "PGD")
 claims.check("Table 1: the periodic (PAS) ensemble beats its single final member",
              e_mean < f_mean, f"PGD robust error: ensemble {fmt(e_mean)}, final member {fmt(f_mean)} (%)",
-             "ensemble < final member (mean over seeds)")
+             "ensemble < final member (mean over seeds)",
+             Regime.trained({f"PAS seed={r['seed']}": h for r, h in zip(rows, result.row_health)
+                             if r["model"] == "ensemble"}, "PAS runs"))
 white = [c for c in ("PGD", "PGD100", "APGD100-CE", "APGD100-DLR") if c in suite]
+trained_rows = result.trained_rows()
+some_trained = Regime.trained({f"{r['scheduler']} {r['model']} seed={r['seed']}": h
+                               for r, h in zip(rows, result.row_health)}, "evaluated models", need=1)
 if "Square5K" in suite:
-    gap = max(r["Square5K"] - max(r[c] for c in white) for r in rows)
+    gap = max((r["Square5K"] - max(r[c] for c in white) for r in trained_rows), default=float("nan"))
     claims.check("Table 1: Square (black-box) does not beat the white-box attacks (no gradient masking)",
-                 gap <= 1.0, f"largest (Square - strongest white-box) over all evaluated models: {gap:+.2f} points",
-                 "Square <= strongest white-box + 1 point for every model")
+                 gap <= 1.0, f"largest (Square - strongest white-box) over the trained models: {gap:+.2f} points",
+                 "Square <= strongest white-box + 1 point for every trained model", some_trained)
 if "APGD100-CE" in suite and "PGD100" in suite:
-    gap = min(r["APGD100-CE"] - r["PGD100"] for r in rows)
+    gap = min((r["APGD100-CE"] - r["PGD100"] for r in trained_rows), default=float("nan"))
     claims.check("Table 1: APGD is at least as strong as PGD100", gap >= -1.0,
-                 f"smallest (APGD100-CE - PGD100) over all evaluated models: {gap:+.2f} points",
-                 "APGD-CE >= PGD100 - 1 point for every model")
+                 f"smallest (APGD100-CE - PGD100) over the trained models: {gap:+.2f} points",
+                 "APGD-CE >= PGD100 - 1 point for every trained model", some_trained)
 
 # %%
 claims.report(out.claims)

@@ -219,15 +219,17 @@ class Interrupted(Exception):
     pass
 
 
-def stand_in_attack(fail_at: int | None = None):
-    """Random start + one signed-gradient step, in eval mode; raises on call number ``fail_at``."""
+def stand_in_attack(fail_at: int | None = None, point_only: bool = True):
+    """Random start + one signed-gradient step, in eval mode; raises on call number ``fail_at``.
+    With ``point_only`` it also checks that it is handed a detached curve point."""
     calls = {"n": 0}
 
     def attack(model, x, y, generator):
         calls["n"] += 1
         if calls["n"] == fail_at:
             raise Interrupted
-        assert isinstance(model, PointModel) and not model(x).requires_grad  # no path to the controls
+        if point_only:
+            assert isinstance(model, PointModel) and not model(x).requires_grad  # no path to the controls
         was_training = model.training
         model.eval()
         start = x + (torch.rand(x.shape, generator=generator) * 2 - 1) * 0.05
@@ -276,8 +278,21 @@ def test_adversarial_scan_and_validation():
     curve = BezierCurve(mlp(9, bn=True), a.state_dict(), b.state_dict(), n_bends=1)
     scan = scan_path(curve.point, [0.0, 0.5, 1.0], x, y, base_model=curve.base, attack=stand_in_attack(),
                      bn_data=x, batch_size=16, generator=torch.Generator().manual_seed(0))
-    assert scan.adv_loss.shape == (3,) and (scan.adv_loss >= scan.clean_loss - 1e-6).all()
-    assert ((scan.clean_err >= 0) & (scan.clean_err <= 1)).all()
+    assert (scan.adv_loss >= scan.clean_loss - 1e-6).all()
+    # reference for t = 0: the plain start model with its BatchNorm statistics recomputed on x, evaluated
+    # by hand clean and under the same attack in batches of 16 (the scan's generator is fresh at t = 0)
+    ref = recompute_bn(copy.deepcopy(a), x, batch_size=16)
+    with torch.no_grad():
+        logits = ref(x)
+    assert scan.clean_loss[0] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    assert scan.clean_err[0] == pytest.approx((logits.argmax(1) != y).float().mean().item())
+    g = torch.Generator().manual_seed(0)
+    attack = stand_in_attack(point_only=False)
+    x_adv = torch.cat([attack(ref, x[i:i + 16], y[i:i + 16], g) for i in range(0, 40, 16)])
+    with torch.no_grad():
+        adv_logits = ref(x_adv)
+    assert scan.adv_loss[0] == pytest.approx(F.cross_entropy(adv_logits, y).item(), rel=1e-5)
+    assert scan.adv_err[0] == pytest.approx((adv_logits.argmax(1) != y).float().mean().item())
     with pytest.raises(ParameterError, match="optimizer"):
         CurveTrainSpec(optimizer="rmsprop")
     with pytest.raises(ParameterError, match="n_bends"):

@@ -249,7 +249,17 @@ def test_spec_validation(setup):
 def test_fixed_adversarial_set_is_eval_mode_and_deterministic():
     m = _bn_model()
     x, y = data(n=12)
+    running = m.bn.running_mean.clone()
     a = H.fixed_adversarial_set(m, x, y, fgsm_like, torch.Generator().manual_seed(0), batch_size=5)
     b = H.fixed_adversarial_set(m, x, y, fgsm_like, torch.Generator().manual_seed(0), batch_size=5)
-    assert torch.equal(a, b) and a.shape == x.shape and not a.requires_grad
-    assert m.training  # restored
+    assert torch.equal(a, b) and not a.requires_grad
+    assert m.training and torch.equal(m.bn.running_mean, running)  # mode restored, statistics untouched
+
+    def by_hand(model):  # the attack on batches of 5, 5, 2, one generator consumed in order
+        g = torch.Generator().manual_seed(0)
+        return torch.cat([fgsm_like(model, x[i:i + 5], y[i:i + 5], g) for i in range(0, 12, 5)])
+
+    import copy
+    assert torch.allclose(a, by_hand(copy.deepcopy(m).eval()), atol=1e-6)
+    # train mode (BatchNorm on batch statistics) would give other examples
+    assert not torch.allclose(a, by_hand(copy.deepcopy(m).train()), atol=1e-3)

@@ -224,8 +224,24 @@ def test_perturbation_similarity_baseline_and_shapes():
         assert res.baseline_runs[r] == pytest.approx(perturbation_cosine(p1, p2).mean().item(),
                                                      abs=1e-12)
     assert np.all(res.baseline_runs < 1.0)  # independent random starts
-    assert np.all((res.error_plus_runs >= 0) & (res.error_plus_runs <= 1))
-    assert res.baseline_std == pytest.approx(np.std(res.baseline_runs, ddof=1))
+    # a = 2, by hand: PGD at theta + a v with seed s+ and at theta - a v with seed s-; the robust test
+    # error at each point with PGD regenerated on the test set, continuing that point's generator
+    s_plus, s_minus = (int(s) for s in res.seeds[1])
+    deltas, errors = [], []
+    m.eval()
+    for sign, seed in ((1.0, s_plus), (-1.0, s_minus)):
+        g = gen(seed)
+        set_flat_params(m, theta + sign * 2.0 * v)
+        deltas.append(torch.cat([pgd_standin(m, x[i:i + 4], y[i:i + 4], g) for i in range(0, 10, 4)]) - x)
+        x_adv_test = torch.cat([pgd_standin(m, xt[i:i + 4], yt[i:i + 4], g) for i in range(0, 8, 4)])
+        with torch.no_grad():
+            errors.append((m(x_adv_test).argmax(1) != yt).float().mean().item())
+        set_flat_params(m, theta)
+    m.train()
+    assert res.cosine_runs[1, 2] == pytest.approx(perturbation_cosine(*deltas).mean().item(), abs=1e-12)
+    assert (res.error_plus_runs[1, 2], res.error_minus_runs[1, 2]) == pytest.approx(tuple(errors))
+    # two runs: the sample std (ddof 1) is |b0 - b1| / sqrt(2)
+    assert res.baseline_std == pytest.approx(abs(res.baseline_runs[0] - res.baseline_runs[1]) / np.sqrt(2))
     # deterministic for a generator seed
     again = perturbation_similarity(m, v, a_values, x, y, pgd_standin, repeats=2,
                                       generator=gen(1), x_test=xt, y_test=yt, batch_size=4)
@@ -267,19 +283,32 @@ def test_similarity_table_layout():
         similarity_rows({"Random": {"e": res}}, error="median")
 
 
-def test_plot_helpers():
+def test_plot_helpers_put_z_ij_at_alpha_i_beta_j():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    alphas, betas = np.linspace(-1, 1, 5), np.linspace(-1, 1, 4)
-    Z = alphas[:, None] ** 2 + 2 * betas[None, :] ** 2
+    # a square grid (a transposed Z would still have the right shape) and a plane Z = alpha + 3 beta:
+    # linear interpolation is exact, so each contour line lies on alpha + 3 beta = level exactly, and
+    # far from 3 alpha + beta = level (where it would lie if Z were drawn transposed)
+    alphas, betas = np.linspace(-1, 1, 5), np.linspace(0, 2, 5)
+    Z = alphas[:, None] + 3 * betas[None, :]
     fig = plt.figure()
-    ax3 = fig.add_subplot(1, 2, 1, projection="3d")
-    plot_surface(ax3, alphas, betas, Z)
-    ax = fig.add_subplot(1, 2, 2)
-    cs = plot_contour(ax, alphas, betas, Z, levels=5)
-    assert len(cs.levels) > 0 and ax.get_xlabel() == r"$\alpha$"
-    plt.close(fig)
+    try:
+        ax3 = fig.add_subplot(1, 2, 1, projection="3d")
+        plot_surface(ax3, alphas, betas, Z)
+        assert tuple(ax3.xy_dataLim.extents) == (-1.0, 0.0, 1.0, 2.0)   # alpha on x, beta on y
+        ax = fig.add_subplot(1, 2, 2)
+        cs = plot_contour(ax, alphas, betas, Z, levels=[0.0, 2.5, 5.0])
+        assert ax.get_xlabel() == r"$\alpha$" and ax.get_ylabel() == r"$\beta$"
+        paths = cs.get_paths()
+        assert len(paths) == 3
+        for level, path in zip((0.0, 2.5, 5.0), paths):
+            a, b = path.vertices.T
+            assert len(a) >= 2
+            np.testing.assert_allclose(a + 3 * b, level, atol=1e-9)
+            assert np.abs(3 * a + b - level).max() > 1.0
+    finally:
+        plt.close(fig)
 
 
 def test_with_the_library_pgd():

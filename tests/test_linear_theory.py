@@ -48,10 +48,16 @@ def test_version_space_radius_matches_definition(data):
             assert lt.in_version_space_brute_force(W, data.x, data.y, eps) == (r >= eps)
 
 
-def test_fractions_are_monotone(data):
-    fr = lt.set_fractions(data, np.linspace(0, 1.2, 7), 500, torch.Generator().manual_seed(5))
-    assert (np.diff(fr["V"]) <= 0).all() and (np.diff(fr["T"]) >= 0).all()
-    assert fr["T"][-1] == 1.0
+def test_fractions_match_the_definitions(data):
+    eps = np.linspace(0, 1.2, 7)
+    fr = lt.set_fractions(data, eps, 200, torch.Generator().manual_seed(5))
+    # V: the fraction of the sampled W that pass the brute-force check of the definition of V_eps
+    for e, v in zip(eps, fr["V"]):
+        assert v == np.mean([lt.in_version_space_brute_force(W, data.x, data.y, e) for W in fr["W_near"]])
+    assert 0 < fr["V"][1] < fr["V"][0]                       # a non-trivial comparison
+    # T: no isotropic direction is in T_0, and every one is in T_eps from eps_bar = sup tau on
+    crit = lt.critical_eps(data.x, data.y, 3)["eps_bar"]
+    assert fr["T"][0] == 0.0 and (fr["T"][eps >= crit] == 1.0).all() and 0 < fr["T"][1] < 1
 
 
 def test_linear_adversarial_training_collapses_above_eps_bar(data):

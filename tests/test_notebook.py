@@ -26,11 +26,11 @@ def _sandbox(tmp_path: Path, params_text: str) -> Path:
     return tmp_path
 
 
-def _run(root: Path, *extra: str) -> subprocess.CompletedProcess:
+def _run(root: Path, *extra: str, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "LANDSCAPE_ROOT": str(root)}
     return subprocess.run([sys.executable, "-m", "landscape_core", "run",
                            str(root / "notebooks" / "01_linear_theory.py"), "--profile", "quick", *extra],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=timeout)
 
 
 @pytest.mark.parametrize("text, name, fragment", [
@@ -162,3 +162,126 @@ def test_interactive_mode_builds_widgets_and_static_mode_draws_once():
     assert sliders["eps"].value == 0.3 and sliders["kind"].options == ("a", "b")
     sliders["eps"].value = 0.7                           # moving the slider redraws
     assert calls[-1] == (0.7, "b")
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_rejected_override_changes_nothing_on_disk(tmp_path):
+    root = _sandbox(tmp_path, "eps: 0.5\n")
+    out = root / "outputs" / "quick"
+    (out / "claims").mkdir(parents=True)
+    (out / "01_linear_theory.ipynb").write_text("{}")           # a finished result
+    (out / "claims" / "01_linear_theory.json").write_text("{}")
+    before = _snapshot(root)
+    res = _run(root, "--set", "epz=0.1")
+    assert res.returncode == 2 and "did you mean 'eps'" in res.stderr
+    assert _snapshot(root) == before
+
+
+@pytest.mark.parametrize("text, override, fragment", [
+    ("eps_grid: [0.0, 0.1\n", None, "params/quick/01_linear_theory.yaml: not valid YAML at line 2"),
+    ("eps: 0.3\n  x: 1\n", None, "params/quick/01_linear_theory.yaml: not valid YAML at line 2"),
+    ("eps: 0.3\neps: 0.4\n", None, "the key 'eps' is given twice"),
+    ("eps: 0.3\n", "eps_grid=[0.1", "--set eps_grid=[0.1: not valid YAML"),
+])
+def test_invalid_yaml_is_named_in_one_line(tmp_path, text, override, fragment):
+    root = _sandbox(tmp_path, text)
+    res = _run(root, *(["--set", override] if override else []))
+    assert res.returncode == 2 and fragment in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_the_yaml_hint_is_only_for_numbers():
+    from landscape_core.core.spec import ParameterError as PE
+    from landscape_core.studies import LinearTheoryParams
+    with pytest.raises(PE, match="write 1.0e-3"):
+        LinearTheoryParams(train_lr="1e-3")
+    with pytest.raises(PE) as err:
+        LinearTheoryParams(train_lr="abc")
+    assert "1.0e-3" not in str(err.value)
+
+
+def test_constraints_between_parameters_and_the_device_are_checked_before_any_kernel():
+    from landscape_core.core.spec import ParameterError as PE
+    with pytest.raises(PE, match="'first_n' = 100000.*must be <= 12"):       # 600 images / 100, 2 epochs
+        nbk.load_params("02_gradient_dynamics", "smoke", {"first_n": 100000})
+    with pytest.raises(PE, match="'n_train' = 5000.*<= 4000"):
+        nbk.load_params("02_gradient_dynamics", "smoke", {"training": {"n_train": 5000}})
+    with pytest.raises(PE, match="'landscape_examples'"):
+        nbk.load_params("03_hessian", "smoke", {"landscape_examples": 200})
+    import torch
+    if not torch.cuda.is_available():
+        with pytest.raises(PE, match="'device' = 'cuda'.*CUDA is not available"):
+            nbk.load_params("01_linear_theory", "smoke", {"device": "cuda"})
+
+
+def test_invalid_params_remove_everything_their_notebook_made(tmp_path):
+    root = _sandbox(tmp_path, "eps: -1\n")
+    out = root / "outputs" / "quick"
+    made = [out / "01_linear_theory.ipynb", out / "claims" / "01_linear_theory.json",
+            out / "figures" / "01_linear_theory_fig1.png", out / "tables" / "01_linear_theory.md"]
+    kept = [out / "figures" / "notes.png", out / "runs" / "v1-abc" / "result.json"]   # no notebook's
+    for p in made + kept:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    env = {**os.environ, "LANDSCAPE_ROOT": str(root)}
+    res = subprocess.run([sys.executable, "-m", "landscape_core", "check-params", "--profile", "quick"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 1
+    assert not any(p.exists() for p in made) and all(p.exists() for p in kept)
+
+
+TINY_01 = ("fig1_grid: 11\nn_per_class: 4\nn_directions: 10\nn_checks: 1\ntrain_steps: 2\n"
+           "collapse_eps: [0.0, 1.0]\nsgd_eps: [0.0, 0.2]\nsgd_iterations: 10\n")
+
+
+def test_a_killed_runs_scratch_file_is_removed_by_the_next_run(tmp_path):
+    root = _sandbox(tmp_path, TINY_01)
+    out = root / "outputs" / "quick"
+    out.mkdir(parents=True)
+    scratch = out / ".01_linear_theory.abc123.tmp.ipynb"         # what SIGKILL leaves behind
+    scratch.write_text("{}")
+    res = _run(root, timeout=900)                          # executes the (tiny) notebook
+    assert res.returncode == 0, res.stderr
+    assert not scratch.exists() and (out / "01_linear_theory.ipynb").exists()
+    assert not list(out.glob(".*.tmp.*"))
+
+
+def test_overrides_target_one_notebook_or_a_section():
+    items = ["01.sgd_lr=0.2", "seed=3", "02.training.width=8", "02_gradient_dynamics.first_n=10"]
+    assert nbk.parse_overrides(items, "01_linear_theory") == {"sgd_lr": 0.2, "seed": 3}
+    assert nbk.parse_overrides(items, "02_gradient_dynamics") == {"seed": 3, "training": {"width": 8}, "first_n": 10}
+    assert nbk.parse_overrides(items, "05_pas_table1") == {"seed": 3}
+    from landscape_core.core.spec import ParameterError as PE
+    with pytest.raises(PE, match="names no notebook"):
+        nbk.parse_overrides(["09.seed=1"])
+    params = nbk.load_params("02_gradient_dynamics", "quick", {"training": {"width": 8}})
+    assert params["training"]["width"] == 8 and params["training"]["epochs"] == 10      # the file's section kept
+
+
+def test_make_dry_run_lists_only_what_would_run(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".set").write_text("\n")
+    names = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    for name in names:
+        (out / f"{name}.ipynb").write_text("{}")          # newer than every source: all up to date
+    os.utime(out / ".set", (1, 1))                         # .set older than the notebooks it made
+    res = subprocess.run(["make", "-n", "-C", str(ROOT), "reproduce", f"OUT={out}"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert " run notebooks/" not in res.stdout
+    os.utime(out / f"{names[0]}.ipynb", (1, 1))              # one stale result
+    res = subprocess.run(["make", "-n", "-C", str(ROOT), "reproduce", f"OUT={out}"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.stdout.count(" run notebooks/") == 1 and f"run notebooks/{names[0]}.py" in res.stdout
+
+
+def test_make_lab_runs_as_root_and_passes_options():
+    res = subprocess.run(["make", "-n", "-C", str(ROOT), "lab", "LAB_ARGS=--no-browser --port 8899"],
+                         capture_output=True, text=True, timeout=60)
+    line = next(x for x in res.stdout.splitlines() if "jupyter lab" in x)
+    assert line.endswith("--no-browser --port 8899")
+    assert ("--allow-root" in line) == (os.geteuid() == 0)

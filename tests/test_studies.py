@@ -6,11 +6,11 @@ import torch
 
 from landscape_core.analysis.curve_training import CurveRunSpec, CurveTrainSpec
 from landscape_core.analysis.curves import BezierCurve, PathScan
-from landscape_core.analysis.dynamics import stall, windows
+from landscape_core.analysis.dynamics import health, windows
 from landscape_core.analysis.stats import rank_correlation
 from landscape_core.attacks import AttackSpec
 from landscape_core.core.spec import ParameterError
-from landscape_core.data import load_data
+from landscape_core.data import DatasetSpec, Split, load_data
 from landscape_core.models import ModelSpec, build_model
 from landscape_core.studies import GradientDynamicsParams, PASParams, TrainingParams, ZooParams
 from landscape_core.studies import connectivity, cosine, hessian, pas
@@ -71,20 +71,21 @@ def test_pas_specs_follow_the_paper():
 
 
 class _StubRun:
-    """What :func:`stall` reads of a run: its model, probes and width."""
+    """What :func:`health` reads of a run: its model, probes, width, batch size and data set."""
 
-    def __init__(self, model, dead_layers):
+    def __init__(self, model, dead_layers, robust_err=0.5):
         self._model, self.probes = model, {"dead_layers": np.asarray(dead_layers, float),
-                                           "robust_err": np.full(len(dead_layers), 0.5)}
-        self.spec = type("S", (), {"model": ModelSpec(arch="lenet", width=1)})()
+                                           "robust_err": np.full(len(dead_layers), robust_err)}
+        self.spec = type("S", (), {"model": ModelSpec(arch="lenet", width=1), "batch_size": 25,
+                                   "data": DatasetSpec(name="mnist5k")})()
 
     def model(self, device="cpu"):
         return self._model
 
 
-def test_stall_flags_a_constant_classifier_and_dead_layers():
+def test_health_flags_a_constant_classifier_dead_layers_and_the_plateau():
     x = torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    y = torch.arange(50) % 10
+    train = Split(x, torch.arange(50) % 10)                  # 50 images, batch 25: 2 updates an epoch
     torch.manual_seed(0)
     lively = build_model("linear", 1).eval()
     assert len(set(lively(x).argmax(1).tolist())) > 1
@@ -93,11 +94,14 @@ def test_stall_flags_a_constant_classifier_and_dead_layers():
         for p in constant.parameters():
             p.zero_()
         constant.fc2.bias[3] = 1.0                     # every input: class 3
-    s = stall(_StubRun(constant, [0, 0, 2, 1]), x, y, batches_per_epoch=2)
-    assert s.constant and s.dead_fraction == 1.0 and s.stalled
-    s = stall(_StubRun(lively, [2, 0, 0, 0]), x, y, batches_per_epoch=2)
-    assert not s.constant and s.dead_fraction == 0.0 and not s.stalled
-    assert stall(_StubRun(lively, [0, 0, 1, 1]), x, y, batches_per_epoch=2).stalled   # dead layer, not constant
+    h = health(_StubRun(constant, [0, 0, 2, 1], robust_err=0.3), train)
+    assert h.constant and h.dead_fraction == 1.0 and h.stalled and not h.trained   # constant: never trained
+    h = health(_StubRun(lively, [2, 0, 0, 0]), train)
+    assert not h.constant and h.dead_fraction == 0.0 and not h.stalled and h.trained
+    assert health(_StubRun(lively, [0, 0, 1, 1]), train).stalled                     # dead layer, not constant
+    assert h.chance_err == pytest.approx(0.9)
+    assert not health(_StubRun(lively, [0, 0, 0, 0], robust_err=0.75), train).trained  # 0.75 > 0.8 x 0.9
+    assert health(_StubRun(lively, [0, 0, 0, 0], robust_err=0.70), train).trained
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +113,25 @@ def tiny_run(tmp_path_factory):
     return Z, run, data, store
 
 
-def test_spectrum_is_normalised_by_the_random_parameter_loss(tiny_run):
+def test_spectrum_is_that_of_the_fixed_adversarial_set(tiny_run):
     Z, run, data, _ = tiny_run
     x, y = data[0].x[:40], data[0].y[:40]
-    s = hessian.spectrum(run.model(), x, y, 0.2, Z, k=3, n_random=2, seed=0)
+    model = run.model()
+    s = hessian.spectrum(model, x, y, 0.2, Z, k=3, n_random=2, seed=0)
     assert s.values.shape == (3,) and np.all(np.diff(s.values) <= 1e-9)
-    assert np.allclose(s.normalised, s.values / s.scale) and s.scale == pytest.approx(s.scale_samples.mean())
+    # the pairs are eigenpairs of the Hessian at the FIXED adversarial examples (the zoo's PGD at eps 0.2,
+    # generator seeded with the seed), and not of the clean loss's Hessian
+    from landscape_core.analysis.hessian import fixed_adversarial_set, hvp
+    from landscape_core.attacks import make_attack
+    x_adv = fixed_adversarial_set(model, x, y, make_attack(Z.training.attack(0.2)),
+                                  generator=torch.Generator().manual_seed(0))
+    assert (x_adv - x).abs().max() <= 0.2 + 1e-6 and not torch.equal(x_adv, x)
+    for lam, v in zip(s.values, s.vectors):
+        v = torch.from_numpy(np.ascontiguousarray(v))
+        assert (hvp(model, x_adv, y, v) - lam * v).norm() < 1e-2 * abs(lam)
+        assert (hvp(model, x, y, v) - lam * v).norm() > 0.1 * abs(lam)
+    with torch.no_grad():
+        assert s.adv_loss == pytest.approx(torch.nn.functional.cross_entropy(model(x_adv), y).item(), rel=1e-5)
     again = hessian.spectrum(run.model(), x, y, 0.2, Z, k=3, n_random=2, seed=0)
     assert np.allclose(s.values, again.values, rtol=1e-6)                         # deterministic
 
@@ -122,10 +139,17 @@ def test_spectrum_is_normalised_by_the_random_parameter_loss(tiny_run):
 def test_similarity_compares_eigenvector_and_random(tiny_run):
     Z, run, data, _ = tiny_run
     x, y = data[0].x[:30], data[0].y[:30]
-    res = cosine.similarity(run.model(), x, y, x, y, 0.2, Z, a_values=(0.0, 0.5), repeats=1, seed=0)
+    model = run.model()
+    res = cosine.similarity(model, x, y, x, y, 0.2, Z, a_values=(0.0, 0.5), repeats=1, seed=0)
     assert set(res) == set(cosine.DIRECTIONS)
+    # a = 0 by hand: two runs of the zoo's PGD at eps 0.2 on the model itself with the recorded seeds
+    from landscape_core.analysis.similarity import perturbation_cosine
+    from landscape_core.attacks import adversarial_examples, make_attack
+    attack = make_attack(Z.training.attack(0.2))
     for r in res.values():
-        assert r.cosine_mean[0] == pytest.approx(r.baseline_mean)                # a = 0 is the same model
+        d1, d2 = (adversarial_examples(model, x, y, attack, torch.Generator().manual_seed(int(s))) - x
+                  for s in r.seeds[0])
+        assert r.cosine_mean[0] == pytest.approx(perturbation_cosine(d1, d2).mean().item(), abs=1e-9)
     assert res["Eigenvector"].cosine_mean[1] != res["Random"].cosine_mean[1]      # two different directions
 
 

@@ -8,6 +8,7 @@ the training, the attack and the seed), so notebooks reuse it and an interrupted
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..attacks import AttackSpec, make_attack
 from ..attacks.evaluation import AttackLike
-from ..core.io import load_checkpoint, load_json, save_checkpoint, save_json
+from ..core.io import DamagedFile, load_checkpoint, load_json, save_checkpoint, save_json
 from ..core.spec import ParameterError, Spec, param
 from ..data import batches
 from ..training import OPTIMIZERS, get_or_run, make_optimizer
@@ -74,7 +75,11 @@ def train_curve(curve: BezierCurve, x: Tensor, y: Tensor, spec: CurveTrainSpec,
     first_epoch = 0
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     if path is not None and path.exists():
-        first_epoch, history = _resume(path, curve, optimizer, generator, spec)
+        try:
+            first_epoch, history = _resume(path, curve, optimizer, generator, spec)
+        except DamagedFile as err:
+            warnings.warn(f"{err}; the curve restarts from its first epoch", stacklevel=2)
+            path.unlink()
 
     curve.train()
     n = len(x)

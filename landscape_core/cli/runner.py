@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,14 +43,64 @@ def spec_class(name: str) -> type[Spec]:
     return NOTEBOOKS[name]
 
 
-def parse_overrides(items: Sequence[str] | None) -> dict:
-    """``["device=cuda", "epochs=3"]`` -> ``{"device": "cuda", "epochs": 3}`` (values read as YAML)."""
-    out = {}
+class ParamsError(ValueError):
+    """A parameters file or an override that is not valid YAML, or not a mapping of parameters."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML itself keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key '{key}' is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str, where: str) -> Any:
+    """Parse YAML; a syntax error or a repeated key raises :class:`ParamsError` naming ``where``."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = " ".join(str(x) for x in (getattr(err, "context", None), getattr(err, "problem", None)) if x) \
+            or str(err)
+        raise ParamsError(f"{where}: not valid YAML{at}: {what}") from None
+
+
+def parse_overrides(items: Sequence[str] | None, notebook: str | None = None) -> dict:
+    """``["device=cuda", "training.width=8", "01.sgd_lr=0.2"]`` -> the overrides of ``notebook``.
+
+    Values are read as YAML.  A dotted name sets a parameter of a section (``training.width``); a name
+    that starts with a notebook's number or name (``01.``, ``01_linear_theory.``) applies to that
+    notebook only, and is skipped for the others (with ``notebook=None`` every item applies)."""
+    out: dict = {}
     for item in items or ():
         name, sep, text = item.partition("=")
-        if not sep or not name.strip():
-            raise ParameterError("--set", item, "must be NAME=VALUE, e.g. device=cuda")
-        out[name.strip()] = yaml.safe_load(text) if text.strip() else None
+        parts = [x.strip() for x in name.split(".")]
+        if not sep or not all(parts):
+            raise ParameterError("--set", item, "must be NAME=VALUE, e.g. device=cuda or 01.sgd_lr=0.2")
+        if re.fullmatch(r"\d\d(_\w+)?", parts[0]):
+            target = parts.pop(0)
+            known = [n for n in NOTEBOOKS if n == target or n.split("_")[0] == target]
+            if not known:
+                raise ParameterError("--set", item, f"names no notebook: known {', '.join(NOTEBOOKS)}")
+            if not parts:
+                raise ParameterError("--set", item, "must name a parameter after the notebook, e.g. 01.sgd_lr=0.2")
+            if notebook is not None and notebook not in known:
+                continue
+        value = read_yaml(text, f"--set {item}") if text.strip() else None
+        section = out
+        for key in parts[:-1]:
+            section = section.setdefault(key, {})
+            if not isinstance(section, dict):
+                raise ParameterError("--set", item, f"'{key}' is set as a value and as a section")
+        section[parts[-1]] = value
     if "profile" in out:
         raise ParameterError("profile", out["profile"], "is chosen with --profile, not --set")
     return out
@@ -57,19 +108,23 @@ def parse_overrides(items: Sequence[str] | None) -> dict:
 
 def load_params(name: str, profile: str, overrides: Mapping[str, Any] | None = None) -> dict:
     """Read and validate ``params/<profile>/<name>.yaml`` (profile injected, then ``overrides``
-    on top, e.g. from ``--set device=cuda``); returns the dict."""
+    on top, e.g. from ``--set device=cuda``); returns the dict.  Everything a run needs is checked
+    here, before any kernel starts: names, types, ranges, the constraints between parameters, and a
+    device that this machine has."""
     path = repo_root() / "params" / profile / f"{name}.yaml"
     if not path.exists():
         raise SystemExit(f"missing parameter file {path.relative_to(repo_root())}")
-    raw = yaml.safe_load(path.read_text()) or {}
     where = f"{path.relative_to(repo_root())}"
+    raw = read_yaml(path.read_text(), where) or {}
     if not isinstance(raw, dict):
         raise ParameterError(name, raw, "the parameter file must hold a mapping name: value", where)
     if raw.get("profile", profile) != profile:
         raise ParameterError("profile", raw["profile"], f"must be '{profile}' in params/{profile}/", where)
     params = {**raw, "profile": profile}
     if overrides:
-        params.update(overrides)
+        for key, value in overrides.items():      # a section's overrides join the file's section
+            both = isinstance(value, dict) and isinstance(params.get(key), dict)
+            params[key] = {**params[key], **value} if both else value
         where += " with --set " + " ".join(f"{k}={v}" for k, v in overrides.items())
     cls = spec_class(name)
     if issubclass(cls, UsesZoo):
@@ -79,8 +134,25 @@ def load_params(name: str, profile: str, overrides: Mapping[str, Any] | None = N
         source = spec_class(cls.ZOO_FROM).from_params(load_params(cls.ZOO_FROM, profile),
                                                       where=f"params/{profile}/{cls.ZOO_FROM}.yaml")
         params["zoo"] = source.zoo().to_dict()
-    cls.from_params(params, where=where)      # raises ParameterError before any compute
+    spec = cls.from_params(params, where=where)      # raises ParameterError before any compute
+    try:
+        spec.torch_device()
+    except ParameterError as err:
+        raise ParameterError(err.name, err.value, err.allowed, where) from None
     return params
+
+
+def outputs_of(profile: str, name: str) -> list[Path]:
+    """Everything a run of notebook ``name`` leaves in ``outputs/<profile>/`` (not the run store)."""
+    root = outputs_dir(profile, create=False)
+    found = [root / f"{name}.ipynb", root / "failed" / f"{name}.ipynb", root / "claims" / f"{name}.json"]
+    found += list((root / "figures").glob(f"{name}_*")) + list((root / "tables").glob(f"{name}.*"))
+    return [p for p in found if p.exists()]
+
+
+def _scratch(profile: str, name: str) -> list[Path]:
+    """Scratch notebooks of ``name`` left by a killed run (see :func:`landscape_core.core.io.atomic_path`)."""
+    return list(outputs_dir(profile, create=False).glob(f".{name}.*.tmp.ipynb"))
 
 
 def _read_notebook(py: Path):
@@ -119,12 +191,12 @@ def _cmd_run(args) -> int:
     name = py.stem
     out = outputs_dir(args.profile) / f"{name}.ipynb"
     try:
-        params = load_params(name, args.profile, parse_overrides(args.set))
-    except ParameterError as err:
-        print(f"error: {err}", file=sys.stderr)
-        if out.exists():          # an older result no longer matches the parameters
-            out.unlink()
+        params = load_params(name, args.profile, parse_overrides(args.set, name))
+    except (ParameterError, ParamsError) as err:
+        print(f"error: {err}", file=sys.stderr)       # rejected: nothing on disk changes
         return 2
+    for scratch in _scratch(args.profile, name):      # left by a run that was killed
+        scratch.unlink()
     print(f"[{args.profile}] {name}: running", flush=True)
     try:
         execute(py, out, params, progress=args.progress)
@@ -153,19 +225,20 @@ def _cmd_check_params(args) -> int:
         for name in NOTEBOOKS:
             try:
                 load_params(name, profile)
-            except (ParameterError, SystemExit) as err:
+            except (ParameterError, ParamsError, SystemExit) as err:
                 print(f"error: {err}", file=sys.stderr)
                 bad += 1
-                stale = outputs_dir(profile, create=False) / f"{name}.ipynb"
-                if args.profile and stale.exists():
-                    stale.unlink()
-                    print(f"removed {stale.relative_to(repo_root())} (its parameters are invalid)", file=sys.stderr)
+                if args.profile:      # what the invalid parameters made no longer shows what they say
+                    for stale in outputs_of(profile, name):
+                        stale.unlink()
+                        print(f"removed {stale.relative_to(repo_root())} (its parameters are invalid)",
+                              file=sys.stderr)
     print("parameter files: " + ("all valid" if not bad else f"{bad} invalid"))
     return 1 if bad else 0
 
 
 def _cmd_summary(args) -> int:
-    print(summarise(outputs_dir(args.profile, "claims", create=False)))
+    print(summarise(outputs_dir(args.profile, "claims", create=False), args.profile))
     return 0
 
 

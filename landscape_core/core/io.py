@@ -53,10 +53,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp makes 0600: give the file the mode open() would
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -68,8 +75,24 @@ def save_json(path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
 
 
+class DamagedFile(RuntimeError):
+    """A file of the study exists but cannot be read (truncated, empty, not what it should be)."""
+
+    def __init__(self, path, err: Exception, advice: str = ""):
+        self.path = Path(path)
+        what = f"{type(err).__name__}: {err}".strip().rstrip(":")
+        super().__init__(f"damaged file {self.path}: {what or type(err).__name__}"
+                         + (f". {advice}" if advice else ""))
+
+
 def load_json(path) -> Any:
-    return json.loads(Path(path).read_text())
+    """Read a JSON file; an unreadable one raises :class:`DamagedFile` naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as err:
+        raise DamagedFile(path, err) from err
 
 
 def _jsonable(obj):
@@ -90,7 +113,14 @@ def save_checkpoint(path, obj: Any) -> Path:
 
 
 def load_checkpoint(path, map_location="cpu") -> Any:
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """``torch.load(..., weights_only=True)``; an unreadable file (truncated, empty, or holding objects
+    that are not plain tensors and containers) raises :class:`DamagedFile` naming it."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:        # torch raises RuntimeError, EOFError, pickle.UnpicklingError, OSError
+        raise DamagedFile(path, err) from err
 
 
 def save_figure(fig, path_stem) -> None:

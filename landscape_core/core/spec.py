@@ -116,7 +116,7 @@ def _coerce(name: str, value: Any, tp, meta: Mapping, where: str):
             raise ParameterError(name, value, "must be an integer", where)
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            hint = " (YAML reads 1e-3 as a string: write 1.0e-3)" if isinstance(value, str) else ""
+            hint = " (YAML reads 1e-3 as a string: write 1.0e-3)" if isinstance(value, str) and _numeric(value) else ""
             raise ParameterError(name, value, f"must be a number{hint}", where)
         value = float(value)
         if not math.isfinite(value):
@@ -128,6 +128,14 @@ def _coerce(name: str, value: Any, tp, meta: Mapping, where: str):
         raise TypeError(f"unsupported parameter type {tp!r} for {name}")
     _check_bounds(name, value, meta, where)
     return value
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def check_names(given, allowed, where: str = "") -> None:

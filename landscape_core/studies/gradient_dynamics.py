@@ -8,15 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from ..analysis.dynamics import Stall, Windows, stall, windows
+from ..analysis.dynamics import Health, Windows, health, windows
 from ..core.spec import param
 from ..data import Split, load_data
 from ..training import Run, get_or_train
-from .base import NotebookParams, TrainingParams, ZooParams, increasing
+from .base import NotebookParams, TrainingParams, ZooParams, at_most, increasing
 
-__all__ = ["GradientDynamicsParams", "ZooRuns", "train_zoo", "width_sweep"]
+__all__ = ["GradientDynamicsParams", "Zoo", "load_zoo", "ZooRuns", "train_zoo", "width_sweep", "zoo_data"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +32,10 @@ class GradientDynamicsParams(NotebookParams):
     def validate(self):
         increasing("eps_list", self.eps_list, "02_gradient_dynamics", strict=True)
         increasing("stall_widths", self.stall_widths, "02_gradient_dynamics", strict=True)
+        n = self.training.updates()
+        for name in ("first_n", "last_n"):
+            at_most(name, getattr(self, name), n, f"the updates of each run ({self.training.epochs} epochs)",
+                    "02_gradient_dynamics")
 
     def zoo(self) -> ZooParams:
         """The models of this notebook, as notebooks 03, 04 and 06 receive them."""
@@ -41,10 +43,20 @@ class GradientDynamicsParams(NotebookParams):
 
 
 @dataclass
-class ZooRuns:
-    """The zoo's runs by ε, their probes and the Fig 2 windows."""
+class Zoo:
+    """The zoo's runs by ε and how each ended (trained, or stuck on the plateau)."""
 
     runs: dict[float, Run]
+    health: dict[float, Health]
+
+    def models(self, device="cpu") -> dict:
+        return {eps: run.model(device=device) for eps, run in self.runs.items()}
+
+
+@dataclass
+class ZooRuns(Zoo):
+    """The zoo with its probes and the Fig 2 windows."""
+
     probes: dict[float, dict]
     windows: list[Windows]
 
@@ -57,31 +69,27 @@ def zoo_data(zoo: ZooParams) -> tuple[Split, Split]:
     return load_data(zoo.training.data_spec())
 
 
-def train_zoo(zoo: ZooParams, store: Path, *, first_n: int, last_n: int, device="cpu", progress: bool = False,
-              data: tuple[Split, Split] | None = None) -> ZooRuns:
-    """Train (or load) one model per budget and summarise its probes over the first/last updates."""
+def load_zoo(zoo: ZooParams, store: Path, *, device="cpu", progress: bool = False,
+             data: tuple[Split, Split] | None = None) -> Zoo:
+    """The zoo's runs (trained first when the store lacks them) and their health."""
     data = data or zoo_data(zoo)
     runs = {eps: get_or_train(spec, store, device=device, progress=progress, data=data)
             for eps, spec in zoo.specs().items()}
-    probes = {eps: run.probes for eps, run in runs.items()}
-    return ZooRuns(runs, probes, [windows(eps, probes[eps], first_n, last_n) for eps in runs])
+    return Zoo(runs, {eps: health(run, data[0], device) for eps, run in runs.items()})
+
+
+def train_zoo(zoo: ZooParams, store: Path, *, first_n: int, last_n: int, device="cpu", progress: bool = False,
+              data: tuple[Split, Split] | None = None) -> ZooRuns:
+    """Train (or load) one model per budget and summarise its probes over the first/last updates."""
+    z = load_zoo(zoo, store, device=device, progress=progress, data=data)
+    probes = {eps: run.probes for eps, run in z.runs.items()}
+    return ZooRuns(z.runs, z.health, probes, [windows(eps, probes[eps], first_n, last_n) for eps in z.runs])
 
 
 def width_sweep(P: GradientDynamicsParams, store: Path, *, device="cpu",
-                data: tuple[Split, Split] | None = None) -> list[Stall]:
+                data: tuple[Split, Split] | None = None) -> list[Health]:
     """App C.2.4: models of several widths at ``stall_eps``; which of them stalled."""
     zoo = P.zoo()
-    train_split, _ = data = data or zoo_data(zoo)
-    per_epoch = int(np.ceil(len(train_split.y) / P.training.batch_size))
-    out = []
-    for w in P.stall_widths:
-        run = get_or_train(zoo.spec(P.stall_eps, width=w, epochs=P.stall_epochs), store, device=device,
-                           progress=P.progress, data=data)
-        out.append(stall(run, train_split.x, train_split.y, per_epoch, device))
-    return out
-
-
-def zoo_models(zoo: ZooParams, store: Path, *, device="cpu", data: tuple[Split, Split]) -> dict:
-    """The zoo's trained models by ε (trained first when the store lacks them), in eval mode."""
-    return {eps: get_or_train(spec, store, device=device, data=data).model(device=device)
-            for eps, spec in zoo.specs().items()}
+    data = data or zoo_data(zoo)
+    return [health(get_or_train(zoo.spec(P.stall_eps, width=w, epochs=P.stall_epochs), store, device=device,
+                                progress=P.progress, data=data), data[0], device) for w in P.stall_widths]

@@ -17,7 +17,7 @@ from ..analysis import hessian
 from ..analysis.landscape import Scan1DResult, Scan2DResult, filter_normalized_direction, scan_1d, scan_2d
 from ..attacks import make_attack, sweep
 from ..core.spec import param
-from .base import NotebookParams, UsesZoo, ZooParams
+from .base import NotebookParams, UsesZoo, ZooParams, at_most
 
 __all__ = ["HessianParams", "Spectrum", "spectrum", "spectra", "eigen_landscape", "line_scan"]
 
@@ -35,6 +35,10 @@ class HessianParams(UsesZoo, NotebookParams):
     landscape_examples: int = param(50, ge=10)
     span: float = param(0.5, gt=0.0, doc="scan half-width along each unit eigenvector")
     points: int = param(5, ge=3, doc="grid points per axis")
+
+    def validate(self):
+        at_most("n_examples", self.n_examples, self.zoo.training.train_size, "the training set", "03_hessian")
+        at_most("landscape_examples", self.landscape_examples, self.n_examples, "n_examples", "03_hessian")
 
 
 @dataclass(frozen=True)

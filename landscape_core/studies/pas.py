@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..analysis.dynamics import Health, health
 from ..analysis.robustness import TABLE1_ATTACKS, EvalSpec, EvalSuite, evaluate, evaluate_members_and_ensemble
 from ..analysis.stats import mean_std
 from ..core.spec import ParameterError, param
 from ..data import Split, load_data
 from ..training import ScheduleSpec, TrainSpec, get_or_train
-from .base import NotebookParams, TrainingParams, increasing
+from .base import NotebookParams, TrainingParams, at_most, increasing
 
 __all__ = ["PASParams", "SCHEDULERS", "EPS_MAX_RATIO", "period_resets", "run_spec", "grid", "PASResult", "run"]
 
@@ -51,6 +52,7 @@ class PASParams(NotebookParams):
             raise ParameterError("training.lr", self.training.lr, f"must be one of lrs = {list(self.lrs)}",
                                  "05_pas_table1")
         increasing("lrs", self.lrs, "05_pas_table1", strict=True)
+        at_most("n_test", self.n_test, self.training.test_size, "the test set", "05_pas_table1")
 
     @property
     def table_lr(self) -> float:
@@ -95,16 +97,33 @@ def schedules(P: PASParams) -> tuple[dict[str, ScheduleSpec], ScheduleSpec]:
 
 @dataclass
 class PASResult:
-    """Fig 5 (robust error under the training PGD, mean and std over seeds, per scheduler and lr) and the
-    Table 1 rows (one per evaluated model: the three schedulers, the PAS final member and ensemble)."""
+    """Fig 5 (robust error under the training PGD, mean and std over seeds, per scheduler and lr), the
+    Table 1 rows (one per evaluated model: the three schedulers, the PAS final member and ensemble) and
+    how each training run ended (``health`` by grid cell; ``row_health`` aligned with ``rows``)."""
 
     lrs: tuple[float, ...]
     fig5: dict[str, dict[float, tuple[float, float]]]
     rows: list[dict]
+    health: dict[tuple[str, float, int], Health]
+    row_health: list[Health]
 
     def mean_over_seeds(self, model: str, column: str) -> float:
         vals = [r[column] for r in self.rows if r["model"] == model]
         return sum(vals) / len(vals)
+
+    def cells(self, scheduler: str, lr: float | None = None) -> dict[str, Health]:
+        """Health of the grid's runs of one scheduler (at one lr, or every lr), labelled for a regime."""
+        return {f"{s} lr={l:g} seed={k}": h for (s, l, k), h in self.health.items()
+                if s == scheduler and (lr is None or l == lr)}
+
+    def trained_rows(self) -> list[dict]:
+        """The Table 1 rows whose model left the initial plateau."""
+        return [r for r, h in zip(self.rows, self.row_health) if h.trained]
+
+    def sensitivity(self, scheduler: str) -> float:
+        """Spread of the Fig 5 robust error across learning rates (points): max - min over the lrs."""
+        errs = [m for m, _ in self.fig5[scheduler].values()]
+        return max(errs) - min(errs)
 
 
 def run(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | None = None) -> PASResult:
@@ -112,8 +131,10 @@ def run(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | 
     data = data or load_data(P.training.data_spec())
     x_test, y_test = data[1].x[: P.n_test], data[1].y[: P.n_test]
     suite = P.suite()
-    models = {cell: get_or_train(run_spec(P, *cell), store, device=device, progress=P.progress, data=data)
-              .model(device=device) for cell in grid(P)}
+    runs = {cell: get_or_train(run_spec(P, *cell), store, device=device, progress=P.progress, data=data)
+            for cell in grid(P)}
+    models = {cell: r.model(device=device) for cell, r in runs.items()}
+    healths = {cell: health(r, data[0], device) for cell, r in runs.items()}
 
     def errors(model, attacks) -> dict:
         return evaluate(model, x_test, y_test, attacks, batch_size=P.eval_batch_size, seed=P.seed,
@@ -123,12 +144,15 @@ def run(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | 
                               for k in range(P.seeds)]) for lr in P.lrs} for s in SCHEDULERS}
     rows = [{"periodic": "No", "scheduler": s.capitalize(), "model": "final", "seed": P.seed + k,
              **errors(models[(s, P.table_lr, P.seed + k)], suite)} for s in SCHEDULERS for k in range(P.seeds)]
+    row_health = [healths[(s, P.table_lr, P.seed + k)] for s in SCHEDULERS for k in range(P.seeds)]
     for k in range(P.seeds):
         run_k = get_or_train(run_spec(P, P.periodic_scheduler, P.table_lr, P.seed + k, periodic=True), store,
                              device=device, progress=P.progress, data=data)
         res = evaluate_members_and_ensemble(run_k.snapshots(device), x_test, y_test, suite,
                                             batch_size=P.eval_batch_size, seed=P.seed, progress=P.progress)
+        h = health(run_k, data[0], device)
         for name, label in ((f"member_{len(run_k.spec.snapshots)}", "final member"), ("ensemble", "ensemble")):
             rows.append({"periodic": "Yes", "scheduler": P.periodic_scheduler.capitalize(), "model": label,
                          "seed": P.seed + k, **res[name].row()})
-    return PASResult(tuple(P.lrs), fig5, rows)
+            row_health.append(h)
+    return PASResult(tuple(P.lrs), fig5, rows, {(s, lr, k): h for (s, lr, k), h in healths.items()}, row_health)

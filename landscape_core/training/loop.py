@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..attacks import AttackSpec, make_attack
-from ..core.io import load_checkpoint, load_json, save_checkpoint, save_json
+from ..core.io import DamagedFile, load_checkpoint, load_json, save_checkpoint, save_json
 from ..core.params import get_flat_params
 from ..core.spec import ParameterError, Spec, param
 from ..data import DatasetSpec, augment_cifar, batches, dataset_info, load_data
@@ -149,8 +150,14 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
     start_epoch, seconds = 0, 0.0
 
     last = run_dir / "last.pt"
+    ck = None
     if last.exists():
-        ck = load_checkpoint(last, map_location=device)
+        try:
+            ck = load_checkpoint(last, map_location=device)
+        except DamagedFile as err:         # a run killed while the disk failed, or a truncated copy
+            warnings.warn(f"{err}; the run restarts from its first epoch", stacklevel=2)
+            last.unlink()
+    if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["gen"].cpu())

@@ -21,7 +21,7 @@ from typing import Callable
 
 from torch import nn
 
-from ..core.io import load_checkpoint, save_json
+from ..core.io import DamagedFile, load_checkpoint, load_json, save_json
 from ..core.spec import Spec
 from .loop import TrainSpec, build_model, load_probes, load_result, train
 
@@ -55,12 +55,24 @@ def _locked(path: Path):
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def damaged(run: Path, err: DamagedFile) -> DamagedFile:
+    """``err`` with what to do about it: the run's folder is to be deleted and trained again."""
+    return DamagedFile(err.path, err.__cause__ or err,
+                       f"The run in {run} is damaged: delete that folder and run again to retrain it")
+
+
 def get_or_run(spec: Spec, store: Path, work: Callable[[Path], object]) -> tuple[Path, bool]:
     """The folder of ``spec``'s complete run, running ``work(folder)`` first when it is not complete.
 
     ``work`` must resume from the folder's checkpoints and write ``result.json`` last.  Returns the
-    folder and whether this call ran ``work``."""
+    folder and whether this call ran ``work``.  A complete run whose ``result.json`` cannot be read
+    stops with :class:`DamagedFile`, naming the folder and what to do."""
     path = run_path(spec, store)
+    if (path / "result.json").exists():
+        try:
+            load_json(path / "result.json")
+        except DamagedFile as err:
+            raise damaged(path, err) from None
     ran = False
     if not (path / "result.json").exists():
         with _locked(Path(store) / f".{run_key(spec)}.lock"):
@@ -82,7 +94,7 @@ class Run:
 
     @property
     def result(self) -> dict:
-        return load_result(self.path)
+        return self._read(load_result, self.path)
 
     @property
     def diverged(self) -> bool:
@@ -90,12 +102,18 @@ class Run:
 
     @property
     def probes(self) -> dict:
-        return load_probes(self.path)
+        return self._read(load_probes, self.path)
+
+    def _read(self, fn, *args):
+        try:
+            return fn(*args)
+        except DamagedFile as err:
+            raise damaged(self.path, err) from None
 
     def model(self, which: str = "final", device="cpu") -> nn.Module:
         """The trained model (``"final"``, ``"init"`` or ``"epoch_<k>"``) in eval mode."""
         model = build_model(self.spec, device)
-        model.load_state_dict(load_checkpoint(self.path / f"{which}.pt", map_location=device)["model"])
+        model.load_state_dict(self._read(load_checkpoint, self.path / f"{which}.pt", device)["model"])
         return model.eval()
 
     def snapshots(self, device="cpu") -> list[nn.Module]:
