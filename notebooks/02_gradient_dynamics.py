@@ -89,7 +89,9 @@ claims.trend("Fig 2d / Thm 2: late gradient norm rises with eps", eps, [w.late_g
 # %% [markdown]
 # ## App C.2.4: dead layers and constant classifiers against width
 # Models of several widths trained at $\epsilon$ = `stall_eps`. A run has stalled when it predicts one
-# class for every training input, or when most updates of its last epoch see a dead ReLU layer.
+# class for every training input, or when most updates of its last epoch see a dead ReLU layer; it has
+# trained when it left the initial plateau. If no width trains within the sweep's epochs, the contrast
+# the paper draws cannot be seen at this scale: the claim is then untestable.
 
 # %%
 stalls = width_sweep(P, out.runs, device=dev, data=data)
@@ -97,12 +99,11 @@ print("\n".join(s.describe() for s in stalls))
 save_figure(plots.dead_layers_vs_width(stalls, P.stall_eps), out.figure("dead_layers"))
 small, large = stalls[0], stalls[-1]
 claims.check("Sec 4.1 / C.2.4: training stalls for small width under a large budget, not for a large width",
-             small.stalled and not large.stalled,
-             f"eps={P.stall_eps:g}: width {small.width} stalled={small.stalled}, width {large.width} stalled={large.stalled}",
-             "smallest width stalled and largest width not",
-             Regime(f"some width leaves the stall within {P.stall_epochs} epochs (else the contrast needs more training)",
-                    any(not s.stalled for s in stalls),
-                    "; ".join(f"width {s.width}: {s.state()}" for s in stalls)))
+             not small.trained and large.trained,
+             f"eps={P.stall_eps:g}: width {small.width} {small.state()}, width {large.width} {large.state()}",
+             "smallest width did not train (stalled or on the plateau) and largest width trained",
+             Regime.trained({f"width {s.width}": s for s in stalls}, f"widths within {P.stall_epochs} epoch(s)",
+                            need=1))
 
 # %% [markdown]
 # ## Claims

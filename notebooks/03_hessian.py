@@ -57,6 +57,7 @@ x, y = train_split.x[: P.n_examples].to(dev), train_split.y[: P.n_examples].to(d
 zoo_runs = load_zoo(Z, out.runs, device=dev, data=data)
 models = zoo_runs.models(dev)
 print(f"models of 02: {Z.training.arch}-{Z.training.width}, eps {list(models)}; Hessian on {len(y)} fixed training examples")
+print(summaries.health(zoo_runs.health))
 
 # %% [markdown]
 # ## Top eigenvalues, raw and normalised (Fig 3)

@@ -22,7 +22,7 @@
 
 # %%
 from landscape_core.core.io import save_figure
-from landscape_core.report import plots, tables
+from landscape_core.report import plots, summaries, tables
 from landscape_core.report.claims import Claims, Regime, fmt_list
 from landscape_core.report.notebook import start
 from landscape_core.studies import cosine
@@ -55,8 +55,9 @@ print(f"models of 02: {Z.training.arch}-{Z.training.width}, eps {budgets}; {len(
 
 # %%
 zoo_runs = load_zoo(Z, out.runs, device=dev, data=data)
+print(summaries.health(zoo_runs.health))
 results = cosine.similarities(zoo_runs.models(dev), x, y, xt, yt, P)
-tables.show(tables.similarity_rows(cosine.by_direction(results)), out.tables / out.notebook)
+tables.show(tables.similarity_rows(cosine.by_direction(results)), out.table())
 
 # %% [markdown]
 # ## Fig 4: cosine similarity against $a$ (eigenvector dashed, random solid)

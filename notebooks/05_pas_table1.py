@@ -63,7 +63,7 @@ data = load_data(T.data_spec())
 suite = P.suite()
 print(f"{T.dataset}: {len(data[0].y)} training / {min(P.n_test, len(data[1].y))} test images; {T.arch}-{T.width},"
       f" eps {P.eps:g}, PGD-{T.pgd_steps} training, {T.epochs} epochs, {P.seeds} seed(s)")
-print("evaluation:", ", ".join(f"{k} ({v.name}, {v.steps if v.name != 'square' else v.n_queries})"
+print("evaluation:", ", ".join(f"{P.eval_spec().labels()[k]} ({v.name}, {v.steps if v.name != 'square' else v.n_queries})"
                                for k, v in suite.items()))
 
 # %% [markdown]
@@ -83,6 +83,7 @@ save_figure(plots.schedules({"PAS": lr_schedule}, "learning rate"), out.figure("
 result = pas.run(P, out.runs, device=dev, data=data)
 fig5 = result.fig5
 print(summaries.fig5_table(result))
+print(summaries.health(result.cells()))
 save_figure(plots.lr_sensitivity(fig5, list(P.lrs)), out.figure("fig5"))
 
 # %% [markdown]
@@ -91,14 +92,15 @@ save_figure(plots.lr_sensitivity(fig5, list(P.lrs)), out.figure("fig5"))
 # %%
 rows = result.rows
 table = tables.results_table(rows)
-tables.write_table(table, out.tables / "table1")
-print(summaries.table1(table))
+labels = P.eval_spec().labels()
+tables.write_table(tables.relabel(table, labels), out.table("table1"))
+print(summaries.table1(table, labels))
 
 # %% [markdown]
 # The paper's Table 1 row of the same task (MNIST LeNet: 100 epochs, width 16, PGD-50, 10,000 test images), beside ours:
 
 # %%
-print(summaries.paper_comparison(table, T.dataset, T.arch, label=f"ours ({P.profile})"))
+print(summaries.paper_comparison(table, T.dataset, T.arch, label=f"ours ({P.profile})", labels=labels))
 
 # %% [markdown]
 # ## Claims

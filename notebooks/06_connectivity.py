@@ -26,7 +26,7 @@
 import numpy as np
 
 from landscape_core.core.io import save_figure
-from landscape_core.report import plots, tables
+from landscape_core.report import plots, summaries, tables
 from landscape_core.report.claims import Claims, Regime, fmt
 from landscape_core.report.notebook import start
 from landscape_core.studies import connectivity
@@ -59,6 +59,7 @@ dev = P.torch_device()
 paths = connectivity.connect_zoo(P, out.runs, device=dev, data=data)
 budgets = tuple(paths)
 print(f"end points: {Z.training.arch}-{Z.training.width} trained as in 02 with seeds {Z.seed} and {Z.seed + 1}, eps {budgets}")
+print(summaries.health(connectivity.end_points(paths)))
 
 # %% [markdown]
 # ## Loss and error along the straight line and the trained curve
@@ -66,7 +67,7 @@ print(f"end points: {Z.training.arch}-{Z.training.width} trained as in 02 with s
 # %%
 save_figure(plots.connectivity_paths(paths, np.linspace(0, 1, P.points)), out.figure("paths"))
 rows = connectivity.barrier_rows(paths)
-tables.show(rows, out.tables / out.notebook, formats=connectivity.BARRIER_FORMATS)
+tables.show(rows, out.table(), formats=connectivity.BARRIER_FORMATS)
 
 # %% [markdown]
 # ## Claims

@@ -278,3 +278,14 @@ def test_results_table_write_read_and_compare(tmp_path):
     # a single EvalResult.row() works too
     single = compare_with_paper({"Clean": 1.0, "PGD": 5.5}, "mnist_lenet", False, "Linear").splitlines()
     assert single[2].split()[:3] == ["ours", "1.00", "5.50"]
+
+
+def test_columns_are_named_by_what_ran():
+    from landscape_core.report.tables import relabel
+    spec = EvalSpec(pgd100_steps=20, apgd_steps=50, square_queries=1000)
+    assert spec.labels() == {"PGD": "PGD", "PGD100": "PGD20", "APGD100-CE": "APGD50-CE",
+                             "APGD100-DLR": "APGD50-DLR", "Square5K": "Square1K"}
+    assert EvalSpec().labels()["Square5K"] == "Square5K" and EvalSpec(square_queries=100).labels()["Square5K"] == "Square100"
+    rows = results_table([{"model": "a", "seed": 0, "PGD100": 10.0}, {"model": "a", "seed": 1, "PGD100": 20.0}])
+    assert relabel(rows, spec.labels()) == [{"model": "a", "runs": 2, "PGD20_mean": 15.0,
+                                              "PGD20_std": pytest.approx(7.0710678)}]

@@ -154,6 +154,15 @@ class EvalSpec(Spec):
                              apgd_steps=self.apgd_steps, apgd_restarts=self.apgd_restarts,
                              square_queries=self.square_queries)
 
+    def labels(self) -> dict[str, str]:
+        """Each Table 1 column named by what runs: ``PGD20`` when PGD100 runs 20 steps, ``Square1K`` for
+        1,000 queries (the training attack keeps its name, "PGD")."""
+        q = self.square_queries
+        square = f"Square{q // 1000}K" if q >= 1000 and q % 1000 == 0 else f"Square{q}"
+        every = {"PGD": "PGD", "PGD100": f"PGD{self.pgd100_steps}", "APGD100-CE": f"APGD{self.apgd_steps}-CE",
+                 "APGD100-DLR": f"APGD{self.apgd_steps}-DLR", "Square5K": square}
+        return {name: every[name] for name in self.attacks}
+
     def select(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """The first ``n_examples`` examples (all when None)."""
         if self.n_examples is None:

@@ -146,7 +146,7 @@ def outputs_of(profile: str, name: str) -> list[Path]:
     """Everything a run of notebook ``name`` leaves in ``outputs/<profile>/`` (not the run store)."""
     root = outputs_dir(profile, create=False)
     found = [root / f"{name}.ipynb", root / "failed" / f"{name}.ipynb", root / "claims" / f"{name}.json"]
-    found += list((root / "figures").glob(f"{name}_*")) + list((root / "tables").glob(f"{name}.*"))
+    found += list((root / "figures").glob(f"{name}_*")) + list((root / "tables").glob(f"{name}[._]*"))
     return [p for p in found if p.exists()]
 
 

@@ -35,9 +35,9 @@ class Outputs:
         """Path stem (no suffix) for a figure of this notebook: figures/<notebook>_<name>."""
         return outputs_dir(self.profile, "figures") / f"{self.notebook}_{name}"
 
-    @property
-    def tables(self) -> Path:
-        return outputs_dir(self.profile, "tables")
+    def table(self, name: str = "") -> Path:
+        """Path stem (no suffix) for a table of this notebook: tables/<notebook>[_<name>]."""
+        return outputs_dir(self.profile, "tables") / (f"{self.notebook}_{name}" if name else self.notebook)
 
     @property
     def claims(self) -> Path:

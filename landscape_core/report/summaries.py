@@ -7,16 +7,22 @@ from typing import Any, Mapping, Sequence
 from ..analysis.robustness import TABLE1_COLUMNS
 from .claims import fmt
 from .paper import PAPER_TABLE1, compare_with_paper, paper_format, paper_task
-from .tables import format_table
+from .tables import format_table, relabel
 
-__all__ = ["zoo_table", "spectra_table", "landscape_summary", "fig5_table", "table1", "paper_comparison"]
+__all__ = ["health", "zoo_table", "spectra_table", "landscape_summary", "fig5_table", "table1", "paper_comparison"]
+
+
+def health(runs: Mapping[Any, Any]) -> str:
+    """How each training run ended (a label or ε -> :class:`~landscape_core.analysis.dynamics.Health`)."""
+    return "\n".join(f"{f'eps={k:g}' if isinstance(k, float) else k}: {h.state()}" for k, h in runs.items())
 
 
 def zoo_table(zoo) -> str:
     """02: the Fig 2 windows of each model of the zoo (a :class:`~landscape_core.studies.gradient_dynamics.ZooRuns`)."""
-    lines = [" eps  | early grad | early err | dist@first_n | late grad | late err | diverged"]
+    lines = [" eps  | early grad | early err | dist@first_n | late grad | late err | diverged | end of training"]
     lines += [f"{w.eps:5.2f} | {fmt(w.early_grad):>10} | {w.early_err:9.3f} | {fmt(w.dist_at_n):>12} |"
-              f" {fmt(w.late_grad):>9} | {w.late_err:8.3f} | {zoo.runs[w.eps].diverged}" for w in zoo.windows]
+              f" {fmt(w.late_grad):>9} | {w.late_err:8.3f} | {zoo.runs[w.eps].diverged!s:8} | {zoo.health[w.eps].state()}"
+              for w in zoo.windows]
     return "\n".join(lines)
 
 
@@ -49,21 +55,29 @@ def fig5_table(result) -> str:
     return "\n".join(lines)
 
 
-def table1(table: Sequence[Mapping[str, Any]]) -> str:
-    """05: our Table 1 (a :func:`~landscape_core.report.tables.results_table`), mean(std) cells."""
-    formatted = format_table(table)
-    cols = [c for c in ("periodic", "scheduler", "model", *TABLE1_COLUMNS, "Worst") if c in formatted[0]]
+def table1(table: Sequence[Mapping[str, Any]], labels: Mapping[str, str] | None = None) -> str:
+    """05: our Table 1 (a :func:`~landscape_core.report.tables.results_table`), mean(std) cells, the
+    attack columns named by ``labels`` (what ran)."""
+    labels = dict(labels or {})
+    formatted = format_table(relabel(table, labels))
+    names = [labels.get(c, c) for c in TABLE1_COLUMNS]
+    cols = [c for c in ("periodic", "scheduler", "model", *names, "Worst") if c in formatted[0]]
     lines = [" | ".join(f"{c:>11}" for c in cols)]
     lines += [" | ".join(f"{str(row[c]):>11}" for c in cols) for row in formatted]
     return "\n".join(lines)
 
 
-def paper_comparison(table: Sequence[Mapping[str, Any]], dataset: str, arch: str, label: str) -> str:
+def paper_comparison(table: Sequence[Mapping[str, Any]], dataset: str, arch: str, label: str,
+                     labels: Mapping[str, str] | None = None) -> str:
     """05: our rows above the paper's row of the same task, scheduler and periodic setting (the paper's
     periodic rows are ensembles: our ensemble row is compared with them, the final member is not)."""
     task = paper_task(dataset, arch)
     if task is None:
         return f"Table 1 has no row for {dataset} / {arch}"
     keys = [(row, row["periodic"] == "Yes") for row in table if row["model"] != "final member"]
-    return "\n".join(compare_with_paper(row, task, periodic, row["scheduler"], label=label)
+    text = "\n".join(compare_with_paper(row, task, periodic, row["scheduler"], label=label)
                      for row, periodic in keys if (task, periodic, row["scheduler"]) in PAPER_TABLE1)
+    ran = {c: n for c, n in (labels or {}).items() if c != n}
+    if ran:
+        text += "\n(columns by the paper's names; ours ran " + ", ".join(f"{n} for {c}" for c, n in ran.items()) + ")"
+    return text

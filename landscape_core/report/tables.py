@@ -21,7 +21,8 @@ from ..core.io import atomic_write_text
 from ..core.spec import ParameterError
 from .paper import paper_format
 
-__all__ = ["results_table", "format_table", "markdown", "write_table", "read_table", "show", "similarity_rows"]
+__all__ = ["results_table", "format_table", "markdown", "write_table", "read_table", "show", "similarity_rows",
+           "relabel"]
 
 
 def _is_number(v: Any) -> bool:
@@ -101,6 +102,16 @@ def write_table(rows: Sequence[Mapping[str, Any]], path_stem: str | Path, decima
     writer.writerows(rows)
     atomic_write_text(f"{path_stem}.csv", buf.getvalue())
     atomic_write_text(f"{path_stem}.md", markdown(format_table(rows, decimals, formats)))
+
+
+def relabel(rows: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The rows with columns renamed (``<col>``, ``<col>_mean``, ``<col>_std`` alike) by ``labels``."""
+    def name(key: str) -> str:
+        for suffix in ("_mean", "_std", ""):
+            if key.endswith(suffix) and key[:len(key) - len(suffix)] in labels:
+                return labels[key[:len(key) - len(suffix)]] + suffix
+        return key
+    return [{name(k): v for k, v in row.items()} for row in rows]
 
 
 def _parse_cell(text: str) -> Any:

@@ -111,10 +111,10 @@ class PASResult:
         vals = [r[column] for r in self.rows if r["model"] == model]
         return sum(vals) / len(vals)
 
-    def cells(self, scheduler: str, lr: float | None = None) -> dict[str, Health]:
-        """Health of the grid's runs of one scheduler (at one lr, or every lr), labelled for a regime."""
+    def cells(self, scheduler: str | None = None, lr: float | None = None) -> dict[str, Health]:
+        """Health of the grid's runs (of one scheduler, at one lr, or all), labelled for a regime."""
         return {f"{s} lr={l:g} seed={k}": h for (s, l, k), h in self.health.items()
-                if s == scheduler and (lr is None or l == lr)}
+                if scheduler in (None, s) and lr in (None, l)}
 
     def trained_rows(self) -> list[dict]:
         """The Table 1 rows whose model left the initial plateau."""
