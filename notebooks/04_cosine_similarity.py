@@ -36,7 +36,10 @@ seed = 0
 device = 'cpu'
 interactive = False
 progress = False
-zoo = dict(training=dict(dataset='mnist5k', download=False, n_train=600, arch='lenet', width=2, pgd_steps=5, step_ratio=0.25, optimizer='adam', lr=1.0e-3, batch_size=100, epochs=2), eps_list=(0.0, 0.2, 0.4), seed=0)
+zoo = {'training': {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'arch': 'lenet', 'width': 2,
+                    'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001,
+                    'batch_size': 100, 'epochs': 2},
+       'eps_list': (0.0, 0.2, 0.4), 'seed': 0}
 n_examples = 100
 n_test = 100
 a_values = (0.0, 0.05, 0.1)

@@ -37,7 +37,9 @@ seed = 0
 device = 'cpu'
 interactive = False
 progress = False
-training = dict(dataset='mnist5k', download=False, n_train=400, arch='lenet', width=2, pgd_steps=5, step_ratio=0.25, optimizer='adam', lr=1.0e-3, batch_size=100, epochs=2)
+training = {'dataset': 'mnist5k', 'download': False, 'n_train': 400, 'arch': 'lenet', 'width': 2,
+            'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
+            'epochs': 2}
 n_test = 100
 eps = 0.4
 lrs = (0.001, 0.01)
