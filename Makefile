@@ -8,26 +8,31 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-OUT := outputs/$(PROFILE)
+# A run with SET overrides writes into its own folder, named after them (the runner names it alike);
+# overrides of the device or of progress bars alone do not make a variant.
+VARIANT_SET := $(strip $(filter-out device=% progress=%,$(SET)))
+VARIANT := $(shell printf '%s' '$(VARIANT_SET)' | tr -c 'A-Za-z0-9.=-' '_' | cut -c1-60)
+OUT := outputs/$(PROFILE)$(if $(VARIANT),/variants/$(VARIANT))
 SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NAMES := $(notdir $(SOURCES:.py=))
 PACKAGE := $(shell find landscape_core -name '*.py')
 ZOO_USERS := 03_hessian 04_cosine_similarity 06_connectivity
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
 
-.PHONY: help setup reproduce test lint unit nbval lab notebooks sync bench clean check-params check-profile summary
+.PHONY: help setup reproduce test lint unit nbval lab notebooks sync bench pilot clean check-params check-profile summary
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 
 help:
 	@sed -n '2,4p' Makefile | sed 's/^# *//'
-	@echo "other targets: lab notebooks sync bench clean setup check-params summary"
+	@echo "other targets: lab notebooks sync bench pilot clean setup check-params summary"
 
 # --- environment ---------------------------------------------------------------------------------
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m landscape_core git-filter
 	touch $@
 
 setup: $(INSTALLED)
@@ -36,11 +41,11 @@ setup: $(INSTALLED)
 # One executed notebook per source; re-run only when its source, its params or the package changed.
 # The runner validates the params first and moves the notebook into $(OUT) only on success.
 reproduce: $(INSTALLED) check-profile $(NAMES:%=$(OUT)/%.ipynb)
-	@$(PY) -m landscape_core summary --profile $(PROFILE)
+	@$(PY) -m landscape_core summary --profile $(PROFILE) $(if $(VARIANT),--variant $(VARIANT))
 
 # SET="device=cuda seed=1" overrides parameters of every notebook ("01.sgd_lr=0.2": notebook 01 only;
-# "training.width=8": a parameter of a section); $(OUT)/.set remembers the last SET, so changing it (or
-# dropping it) re-runs the notebooks of the profile.  It is updated when the Makefile is read (not by
+# "training.width=8": a parameter of a section), into $(OUT) = outputs/$(PROFILE)/variants/<SET>/ (the
+# run store is shared); $(OUT)/.set remembers the last SET, so changing a device override re-runs.  It is updated when the Makefile is read (not by
 # a rule that always runs), so `make -n reproduce` lists only the notebooks that would run.
 ifeq (,$(findstring n,$(firstword -$(MAKEFLAGS))))
 $(shell mkdir -p $(OUT); echo '$(SET)' | cmp -s - $(OUT)/.set || echo '$(SET)' > $(OUT)/.set)
@@ -53,6 +58,10 @@ $(ZOO_USERS:%=$(OUT)/%.ipynb): params/$(PROFILE)/02_gradient_dynamics.yaml
 
 $(OUT)/%.ipynb: notebooks/%.py params/$(PROFILE)/%.yaml $(PACKAGE) $(OUT)/.set | $(INSTALLED)
 	$(PY) -m landscape_core run $< --profile $(PROFILE) $(SET:%=--set %)
+
+# The quick profile's pilot: training diagnostics (no verdicts) that chose its settings.
+pilot: $(INSTALLED)
+	$(PY) -m landscape_core pilot
 
 check-params: | $(INSTALLED)
 	@$(PY) -m landscape_core check-params
@@ -95,7 +104,7 @@ lab: $(INSTALLED)
 	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 bench: $(INSTALLED)
-	$(PY) -m landscape_core.cli.bench $(if $(DEVICE),--device $(DEVICE))
+	$(PY) -m landscape_core.cli.bench $(if $(DEVICE),--device $(DEVICE)) $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf outputs

@@ -1,13 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 01 · Linear theory: the adversarial loss is non-smooth, and large budgets make 0 optimal
 #
@@ -47,6 +37,7 @@ seed = 0
 device = 'cpu'
 interactive = False
 progress = False
+variant = ''
 eps = 0.3
 x = 1.0
 fig1_eps = (0.6, 1.2)

@@ -1,13 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 02 · Gradient dynamics: large budgets slow the escape from the initial plateau
 #
@@ -38,9 +28,10 @@ seed = 0
 device = 'cpu'
 interactive = False
 progress = False
+variant = ''
 training = {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'arch': 'lenet', 'width': 2,
             'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
-            'epochs': 2}
+            'epochs': 2, 'precision': 'fp32'}
 eps_list = (0.0, 0.2, 0.4)
 first_n = 6
 last_n = 6

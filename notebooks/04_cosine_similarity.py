@@ -1,13 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 04 · Perturbation similarity: adversarial examples change abruptly along curved directions
 #
@@ -36,9 +26,10 @@ seed = 0
 device = 'cpu'
 interactive = False
 progress = False
+variant = ''
 zoo = {'training': {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'arch': 'lenet', 'width': 2,
                     'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001,
-                    'batch_size': 100, 'epochs': 2},
+                    'batch_size': 100, 'epochs': 2, 'precision': 'fp32'},
        'eps_list': (0.0, 0.2, 0.4), 'seed': 0}
 n_examples = 100
 n_test = 100

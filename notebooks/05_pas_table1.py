@@ -1,13 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 05 · Periodic adversarial scheduling: learning-rate sensitivity and Table 1
 #
@@ -37,9 +27,10 @@ seed = 0
 device = 'cpu'
 interactive = False
 progress = False
+variant = ''
 training = {'dataset': 'mnist5k', 'download': False, 'n_train': 400, 'arch': 'lenet', 'width': 2,
             'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
-            'epochs': 2}
+            'epochs': 2, 'precision': 'fp32'}
 n_test = 100
 eps = 0.4
 lrs = (0.001, 0.01)

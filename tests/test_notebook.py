@@ -1,5 +1,6 @@
 """The papermill glue: parameter files are validated before any kernel starts, failures leave no
 notebook behind, and a reference notebook out of step with its .py source is reported."""
+import json
 import os
 import shutil
 import subprocess
@@ -238,6 +239,8 @@ TINY_01 = ("fig1_grid: 11\nn_per_class: 4\nn_directions: 10\nn_checks: 1\ntrain_
 
 
 def test_a_killed_runs_scratch_file_is_removed_by_the_next_run(tmp_path):
+    """Also: an override run goes to its own folder and leaves the profile's outputs byte-identical;
+    every output records its parameters, and the summary flags a folder mixed by a hand-run."""
     root = _sandbox(tmp_path, TINY_01)
     out = root / "outputs" / "quick"
     out.mkdir(parents=True)
@@ -247,6 +250,48 @@ def test_a_killed_runs_scratch_file_is_removed_by_the_next_run(tmp_path):
     assert res.returncode == 0, res.stderr
     assert not scratch.exists() and (out / "01_linear_theory.ipynb").exists()
     assert not list(out.glob(".*.tmp.*"))
+    record = json.loads((out / "params" / "01_linear_theory.json").read_text())
+    assert record["params"]["n_directions"] == 10 and record["params"]["profile"] == "quick"
+    main_files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".timings.json"}
+
+    res = _run(root, "--set", "n_checks=2", timeout=900)
+    assert res.returncode == 0, res.stderr
+    variant = out / "variants" / "n_checks=2"
+    assert (variant / "01_linear_theory.ipynb").exists() and (variant / "claims" / "01_linear_theory.json").exists()
+    assert json.loads((variant / "params" / "01_linear_theory.json").read_text())["params"]["n_checks"] == 2
+    assert {p: p.read_bytes() for p in main_files} == main_files        # the profile's outputs untouched
+
+    env = {**os.environ, "LANDSCAPE_ROOT": str(root)}
+    summary = subprocess.run([sys.executable, "-m", "landscape_core", "summary", "--profile", "quick"],
+                             capture_output=True, text=True, env=env, timeout=120).stdout
+    assert "[!]" not in summary and "variants/: n_checks=2" in summary
+    (root / "params" / "quick" / "01_linear_theory.yaml").write_text(TINY_01.replace("n_checks: 1", "n_checks: 3"))
+    summary = subprocess.run([sys.executable, "-m", "landscape_core", "summary", "--profile", "quick"],
+                             capture_output=True, text=True, env=env, timeout=120).stdout
+    assert "NOT made by params/quick/01_linear_theory.yaml" in summary, summary
+
+
+def test_variant_names_follow_the_overrides_as_make_does():
+    assert nbk.variant_name(["device=cuda", "progress=true"]) == ""
+    assert nbk.variant_name(["seed=1", "eps_list=[0.1,0.2]"]) == "seed=1_eps_list=_0.1_0.2_"
+    make = subprocess.run(["make", "-n", "-C", str(ROOT), "reproduce", "PROFILE=smoke",
+                           "SET=device=cpu seed=1 eps_list=[0.1,0.2]"], capture_output=True, text=True, timeout=60)
+    assert "--variant seed=1_eps_list=_0.1_0.2_" in make.stdout, make.stdout + make.stderr
+
+
+def test_progress_events_reach_the_console_not_the_notebook(tmp_path, capsys):
+    from landscape_core.core import progress
+    timings = tmp_path / ".timings.json"
+    timings.write_text(json.dumps({"nb": 100.0}))
+    with nbk.ProgressWatcher("[quick] nb", timings, "nb", min_interval=0.0):
+        progress.report("train lenet-4 eps 0.3: started")
+        progress.report("train lenet-4 eps 0.3: epoch 1/10, 3 s per epoch, ~27 s left in this run")
+        import time
+        time.sleep(1.5)
+    printed = capsys.readouterr().out
+    assert "epoch 1/10" in printed and "left (last run: 1 min 40 s)" in printed
+    assert json.loads(timings.read_text())["nb"] < 100          # this run's duration replaces the last
+    progress.report("nobody listens")                           # no file, no error
 
 
 def test_overrides_target_one_notebook_or_a_section():
@@ -285,3 +330,30 @@ def test_make_lab_runs_as_root_and_passes_options():
     line = next(x for x in res.stdout.splitlines() if "jupyter lab" in x)
     assert line.endswith("--no-browser --port 8899")
     assert ("--allow-root" in line) == (os.geteuid() == 0)
+
+
+def test_saving_a_reference_in_jupyterlab_without_an_edit_changes_nothing(tmp_path):
+    """What JupyterLab does on save (jupytext's contents manager writes both files, the kernel adds
+    language_info and its display name), on a git clone of the notebooks with `make setup`'s filter."""
+    from jupytext import TextFileContentsManager
+    for name in ("jupytext.toml", ".gitattributes", ".gitignore"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints", ".*.tmp.ipynb"))
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    assert nbk.install_git_filter(tmp_path)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "references"], check=True)
+    cm = TextFileContentsManager(root_dir=str(tmp_path))
+    for path in sorted((tmp_path / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        rel = str(path.relative_to(tmp_path))
+        model = cm.get(rel)
+        model["content"]["metadata"]["language_info"] = {"name": "python", "version": "3.99.0",
+                                                         "mimetype": "text/x-python", "file_extension": ".py"}
+        model["content"]["metadata"]["kernelspec"] = dict(nbk.KERNELSPEC)
+        cm.save(model, rel)
+    diff = subprocess.run([*git, "diff", "--stat"], capture_output=True, text=True, check=True).stdout
+    assert diff == "", diff                                   # git diff runs the clean filter: no change
+    subprocess.run([*git, "add", "-A"], check=True)           # (git status lists a file whose size changed
+    staged = subprocess.run([*git, "diff", "--cached", "--stat"], capture_output=True, text=True, check=True).stdout
+    assert staged == "", staged                                # until `git add`, which then records nothing)

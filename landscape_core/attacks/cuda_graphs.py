@@ -69,9 +69,10 @@ def _graph_key(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, cl
 def graphed_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, clamp,
                   steps: int) -> _GraphedStep | None:
     """The captured step for this call, or None (eager): CPU, disabled, a module in train mode, no
-    registered parameters, fewer than 2 steps, or the first call with this key (capture costs about
+    registered parameters, under autocast, fewer than 2 steps, or the first call with this key (capture costs about
     four eager steps)."""
-    if not x.is_cuda or steps < 2 or not cuda_graphs_enabled() or any(m.training for m in model.modules()):
+    if (not x.is_cuda or steps < 2 or not cuda_graphs_enabled() or torch.is_autocast_enabled("cuda")
+            or any(m.training for m in model.modules())):
         return None
     if next(model.parameters(), None) is None:   # functional models (a curve's PointModel): their
         return None                              # tensors are invisible to the storage key

@@ -11,8 +11,12 @@
 4. (``--paper-epochs``, meant for a GPU) seconds per adversarial training epoch at
    the paper's settings, timed on the data at hand (embedded MNIST; random CIFAR-shaped images) and
    scaled to the full training sets: what ``make reproduce PROFILE=paper`` costs per epoch.
+5. Levers (:mod:`.levers`): bf16 autocast and channels_last, ``torch.compile``, ``torch.func`` stacked
+   models, the cost of evaluation; each as a ratio to the plain fp32 path.
 
-Medians over repeats; run it on an idle machine (other processes on the two cores distort timings).
+Medians over repeats; every measurement's min / median / max is printed at the end and a spread above
+:data:`BUSY_SPREAD` flags a busy machine (other processes on the two cores distort timings).
+``--only levers`` (etc.) runs some sections; ``make bench QUICK=1`` passes ``--quick``.
 ``--device cuda`` times the CUDA path (kernels are synchronised before every clock read).
 """
 from __future__ import annotations
@@ -29,10 +33,12 @@ import torch.nn.functional as F
 from ..analysis import hessian
 from ..attacks import AttackSpec, cuda_graphs_enabled, make_attack, pgd
 from ..core.io import outputs_dir
+from ..core.precision import resolve_precision
 from ..data import DatasetSpec, Split, batches, load_data
 from ..models import ModelSpec, build_model
 from ..studies import GradientDynamicsParams, NotebookParams
 from ..training import TrainSpec, get_or_train, train
+from . import levers as levers_mod
 from .runner import load_params
 
 
@@ -44,9 +50,14 @@ def _sync() -> None:
         torch.cuda.synchronize(DEVICE)
 
 
-def interleaved_times(fns, repeats: int = 7, warmup: int = 2) -> list[list[float]]:
+RECORD: list[tuple[str, list[float]]] = []   # every timed function of this run: (label, wall times)
+BUSY_SPREAD = 1.25    # max / min of one measurement above this: the machine was busy (or throttling)
+
+
+def interleaved_times(fns, repeats: int = 7, warmup: int = 2, labels=None) -> list[list[float]]:
     """Wall times of each of ``fns``, called in turn in every round (a drift of the machine hits all
-    alike); CUDA work is synchronised before every clock read."""
+    alike); CUDA work is synchronised before every clock read.  Every series is kept in
+    :data:`RECORD` under its label, for the spread report at the end."""
     for _ in range(warmup):
         for fn in fns:
             fn()
@@ -58,17 +69,49 @@ def interleaved_times(fns, repeats: int = 7, warmup: int = 2) -> list[list[float
             fn()
             _sync()
             ts.append(time.perf_counter() - t0)
+    for i, ts in enumerate(times):
+        RECORD.append((labels[i] if labels else f"{getattr(fns[i], '__name__', 'fn')}", ts))
     return times
 
 
-def median_time(fn, repeats: int = 7, warmup: int = 2) -> float:
-    return statistics.median(interleaved_times([fn], repeats, warmup)[0])
+def median_time(fn, repeats: int = 7, warmup: int = 2, label=None) -> float:
+    return statistics.median(interleaved_times([fn], repeats, warmup, [label] if label else None)[0])
 
 
-def paired_medians(fa, fb, repeats: int = 7, warmup: int = 2) -> tuple[float, float]:
+def paired_medians(fa, fb, repeats: int = 7, warmup: int = 2, labels=None) -> tuple[float, float]:
     """Medians of ``fa`` and ``fb`` timed alternately."""
-    ta, tb = interleaved_times([fa, fb], repeats, warmup)
+    ta, tb = interleaved_times([fa, fb], repeats, warmup, labels)
     return statistics.median(ta), statistics.median(tb)
+
+
+def median_timer(repeats: int):
+    """``timer(fns, labels, repeats=None) -> medians``: what :mod:`.levers` measures with."""
+    def timer(fns, labels, repeats: int | None = None):
+        return [statistics.median(ts) for ts in interleaved_times(fns, repeats or default, 1, labels)]
+    default = repeats
+    return timer
+
+
+def verdict(ratio: float, target: float) -> str:
+    return f"target <= {target:g}: {'PASS' if ratio <= target else 'FAIL'}"
+
+
+def spread_report() -> list[str]:
+    """min / median / max of every measurement, flagged when max / min > :data:`BUSY_SPREAD`."""
+    lines, busy = [], 0
+    for label, ts in RECORD:
+        if len(ts) < 2:
+            continue
+        lo, med, hi = min(ts), statistics.median(ts), max(ts)
+        flag = hi / lo > BUSY_SPREAD
+        busy += flag
+        lines.append(f"{label[:44]:<44} {1e3 * lo:9.1f} {1e3 * med:9.1f} {1e3 * hi:9.1f} ms  x{hi / lo:4.2f}"
+                     f"{'  BUSY' if flag else ''}")
+    head = [f"{'measurement':<44} {'min':>9} {'median':>9} {'max':>9}     max/min"]
+    tail = [f"{busy} of {len(lines)} measurements spread more than x{BUSY_SPREAD:g}: " +
+            ("the machine was busy or throttling; rerun on an idle machine before trusting the ratios"
+             if busy else "the machine was quiet")]
+    return head + lines + tail
 
 
 def _model(arch: str, width: int, in_shape, seed: int = 0):
@@ -101,7 +144,8 @@ def pgd_step_ratio(arch: str, width: int, batch: int, in_shape, steps: int = 10,
     def attack():
         pgd(model, x, y, 0.1, steps=steps, step_size=0.01, random_start="none")
 
-    t_floor, t_step = (t / steps for t in paired_medians(floor, attack, repeats))
+    t_floor, t_step = (t / steps for t in paired_medians(floor, attack, repeats,
+                                                                labels=[f"{arch}-{width} input-gradient floor", f"{arch}-{width} PGD-{steps}"]))
     return {"case": f"{arch}-{width} batch {batch}", "floor_ms": 1e3 * t_floor, "step_ms": 1e3 * t_step,
             "ratio": t_step / t_floor}
 
@@ -129,7 +173,7 @@ def attack_vs_reference(arch: str, width: int, batch: int, in_shape, steps: int 
     x, y = _batch(batch, in_shape)
     ours, ref = paired_medians(lambda: pgd(model, x, y, 0.1, steps=steps, step_size=0.01, random_start="none"),
                                lambda: _reference_pgd(model, x, y, 0.1, steps, 0.01, torch.Generator().manual_seed(0)),
-                               repeats)
+                               repeats, labels=[f"{arch}-{width} PGD-{steps} ours", f"{arch}-{width} PGD-{steps} reference"])
     return {"case": f"{arch}-{width} batch {batch}", "ours_ms": 1e3 * ours / steps, "ref_ms": 1e3 * ref / steps,
             "ratio": ours / ref}
 
@@ -171,7 +215,9 @@ def epoch_ratio(width: int = 16, n_train: int = 2000, steps: int = 10, repeats: 
 
     ours(1), reference(1)                                   # warm-up (the 2-epoch runs need none)
     o1, o2, r1, r2 = interleaved_times([lambda: ours(1), lambda: ours(2), lambda: reference(1),
-                                        lambda: reference(2)], repeats, warmup=0)
+                                        lambda: reference(2)], repeats, warmup=0,
+                                       labels=["train() 1 epoch", "train() 2 epochs", "reference 1 epoch",
+                                               "reference 2 epochs"])
     med = statistics.median
     t_ours = med(b - a for a, b in zip(o1, o2))
     t_ref = med(b - a for a, b in zip(r1, r2))
@@ -217,7 +263,7 @@ def paper_epoch_times(n_images: int = 5000, repeats: int = 2) -> list[dict]:
             with tempfile.TemporaryDirectory() as d:
                 train(spec, d, data=data, device=DEVICE)
 
-        secs = median_time(epoch, repeats, 1)
+        secs = median_time(epoch, repeats, 1, label=f"{label} epoch")
         n = train_split.n
         rows.append({"case": label, "images": n, "seconds": secs, "full_epoch_s": secs * full / n})
     return rows
@@ -260,9 +306,38 @@ def hessian_comparison(eps: float = 0.2, n_examples: int = 500, k: int = 20) -> 
     return lines
 
 
+def levers(reps: int) -> None:
+    """Section 5 (:mod:`.levers`): each lever as a ratio to the plain fp32 path, measured here."""
+    timer = median_timer(reps)
+    units = "has" if levers_mod.has_bf16_units(DEVICE) else "has NO"
+    print(f"   this {DEVICE.type} {units} bf16 units (precision auto -> "
+          f"{resolve_precision('auto', DEVICE.type)})")
+    steps = levers_mod.precision_steps(timer, device=DEVICE)
+    base = steps["fp32"]
+    for name, t in steps.items():
+        print(f"   PGD-10 training step lenet-16, {name:<30} {1e3 * t:7.1f} ms  fp32 / this {base / t:5.2f}x")
+    ep = levers_mod.precision_epochs(timer, device=DEVICE)
+    print(f"   train() epoch lenet-16 1,000 images: fp32 {ep['fp32']:.2f} s, bf16 (+channels_last) {ep['bf16']:.2f} s"
+          f"  speed-up {ep['fp32'] / ep['bf16']:.2f}x")
+    c = levers_mod.compiled_step(timer, device=DEVICE)
+    print(f"   torch.compile lenet-16 step: eager {1e3 * c['eager']:.1f} ms, compiled {1e3 * c['compiled']:.1f} ms"
+          f"  speed-up {c['eager'] / c['compiled']:.2f}x  (first call, compiling: {c['compile_s']:.1f} s)")
+    v = levers_mod.stacked_models(timer, device=DEVICE)
+    print(f"   torch.func vmap, {v['n_models']} x lenet-{v['width']} one PGD-10 step each: loop {1e3 * v['loop']:.1f} ms,"
+          f" stacked {1e3 * v['vmap']:.1f} ms  speed-up {v['loop'] / v['vmap']:.2f}x")
+    e = levers_mod.evaluation_costs(timer, device=DEVICE)
+    step = e.pop("training step (PGD-10)")
+    print(f"   evaluation per test image, in PGD-10 training steps per image ({1e3 * step:.2f} ms):  " +
+          ",  ".join(f"{k} {t / step:.1f}" for k, t in e.items()))
+
+
+SECTIONS = ("attack", "epoch", "hessian", "paper", "levers")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m landscape_core.cli.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (3 instead of 7)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--skip-hessian", action="store_true")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="default cpu")
     parser.add_argument("--paper-epochs", action="store_true",
@@ -270,36 +345,49 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     global DEVICE
     DEVICE = NotebookParams(device=args.device).torch_device()
+    run = set(args.only or [s for s in SECTIONS if s != "paper" or args.paper_epochs])
+    if args.skip_hessian:
+        run.discard("hessian")
     reps = 3 if args.quick else 7
     where = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else f"{torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, device {DEVICE} ({where})")
+    print(f"torch {torch.__version__}, device {DEVICE} ({where}); medians of {reps} repeats")
     if DEVICE.type == "cuda":
         print(f"PGD steps as CUDA graphs: {'on' if cuda_graphs_enabled() else 'off (LANDSCAPE_CUDA_GRAPHS=0)'}")
-    print("\n1. PGD step / input-gradient floor (target <= 1.05)")
-    for arch, width, batch, shape in (("lenet", 16, 100, (1, 28, 28)), ("resnet18", 8, 32, (3, 32, 32))):
-        r = pgd_step_ratio(arch, width, batch, shape, repeats=reps)
-        print(f"   {r['case']:<26} floor {r['floor_ms']:7.2f} ms  step {r['step_ms']:7.2f} ms  ratio {r['ratio']:.3f}")
-    print("\n2. adversarial epoch / reference loop with weight gradients in the attack (target <= 0.7)")
-    for arch, width, batch, shape in (("lenet", 16, 100, (1, 28, 28)), ("resnet18", 8, 32, (3, 32, 32))):
-        r = attack_vs_reference(arch, width, batch, shape, repeats=reps)
-        print(f"   attack step {r['case']:<20} ours {r['ours_ms']:7.2f} ms  reference {r['ref_ms']:7.2f} ms"
-              f"  ratio {r['ratio']:.3f}")
-    r = epoch_ratio(repeats=2 if args.quick else 3)
-    print(f"   epoch {r['case']:<26} ours {r['ours_s']:6.2f} s  reference {r['reference_s']:6.2f} s"
-          f"  ratio {r['ratio']:.3f}")
-    print(f"     batches only (attack, step, probes)   ours {r['loop_s']:6.2f} s  ratio {r['loop_ratio']:.3f};"
-          f"  last.pt for resume {r['checkpoint_s']:.2f} s per epoch")
-    print(f"     projected to a 60,000-image epoch (batches x{r['full_factor']:g}, one checkpoint): ratio {r['full_ratio']:.3f}")
-    print(f"     (one-time cost of a train() call, outside the epoch: ours {r['one_time_s']:.2f} s, "
-          f"reference loop {r['ref_one_time_s']:.2f} s)")
-    if args.paper_epochs:
-        print("\n4. one adversarial epoch at the paper's settings (timed on the images at hand, scaled to the full set)")
-        for r in paper_epoch_times(repeats=1 if args.quick else 2):
-            print(f"   {r['case']:<28} {r['images']} images {r['seconds']:7.2f} s  -> full epoch {r['full_epoch_s']:8.1f} s")
-    if not args.skip_hessian:
+    if "attack" in run:
+        print("\n1. PGD step / input-gradient floor")
+        for arch, width, batch, shape in (("lenet", 16, 100, (1, 28, 28)), ("resnet18", 8, 32, (3, 32, 32))):
+            r = pgd_step_ratio(arch, width, batch, shape, repeats=reps)
+            print(f"   {r['case']:<26} floor {r['floor_ms']:7.2f} ms  step {r['step_ms']:7.2f} ms  "
+                  f"ratio {r['ratio']:.3f}  {verdict(r['ratio'], 1.05)}")
+    if "epoch" in run:
+        print("\n2. adversarial training against the original-style loop (weight gradients inside the attack)")
+        for arch, width, batch, shape in (("lenet", 16, 100, (1, 28, 28)), ("resnet18", 8, 32, (3, 32, 32))):
+            r = attack_vs_reference(arch, width, batch, shape, repeats=reps)
+            print(f"   one attack step {r['case']:<20} ours {r['ours_ms']:7.2f} ms  reference {r['ref_ms']:7.2f} ms"
+                  f"  ratio {r['ratio']:.3f}")
+        r = epoch_ratio(repeats=2 if args.quick else 3)
+        print(f"   one epoch {r['case']:<26} ours {r['ours_s']:6.2f} s  reference {r['reference_s']:6.2f} s"
+              f"  ratio {r['ratio']:.3f}  {verdict(r['ratio'], 0.7)}")
+        print(f"     batches only (attack, step, probes)   ours {r['loop_s']:6.2f} s  ratio {r['loop_ratio']:.3f};"
+              f"  last.pt for resume {r['checkpoint_s']:.2f} s per epoch")
+        print(f"     projected to a 60,000-image epoch (batches x{r['full_factor']:g}, one checkpoint): "
+              f"ratio {r['full_ratio']:.3f}")
+        print(f"     (one-time cost of a train() call, outside the epoch: ours {r['one_time_s']:.2f} s, "
+              f"reference loop {r['ref_one_time_s']:.2f} s)")
+    if "hessian" in run:
         print("\n3. top-20 Hessian eigenpairs: Lanczos (eigsh) vs deflated power iteration (max 50 it., tol 1e-3)")
         for line in hessian_comparison():
             print("   " + line)
+    if "paper" in run:
+        print("\n4. one adversarial epoch at the paper's settings (timed on the images at hand, scaled to the full set)")
+        for r in paper_epoch_times(repeats=1 if args.quick else 2):
+            print(f"   {r['case']:<28} {r['images']} images {r['seconds']:7.2f} s  -> full epoch {r['full_epoch_s']:8.1f} s")
+    if "levers" in run:
+        print("\n5. levers for small machines (ratios to the plain fp32 path, this run)")
+        levers(reps)
+    print("\ntiming spread (wall times of every measurement above)")
+    for line in spread_report():
+        print("   " + line)
     return 0
 
 

@@ -27,7 +27,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from ..core.io import PROFILES, atomic_path, outputs_dir, repo_root
+from ..core.io import PROFILES, atomic_path, outputs_dir, outputs_root, repo_root
+from ..core.progress import ENV, duration
 from ..core.spec import ParameterError, Spec
 from ..report.claims import summarise
 from ..studies import NOTEBOOKS, UsesZoo
@@ -150,16 +151,31 @@ def outputs_of(profile: str, name: str) -> list[Path]:
     return [p for p in found if p.exists()]
 
 
-def _scratch(profile: str, name: str) -> list[Path]:
-    """Scratch notebooks of ``name`` left by a killed run (see :func:`landscape_core.core.io.atomic_path`)."""
-    return list(outputs_dir(profile, create=False).glob(f".{name}.*.tmp.ipynb"))
-
-
 def _read_notebook(py: Path):
     import jupytext
     nb = jupytext.read(py)
-    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    nb.metadata.setdefault("kernelspec", dict(KERNELSPEC))
     return nb
+
+
+# What JupyterLab (with jupytext's contents manager) writes on a save: the references carry exactly
+# this, so that opening one and saving it without an edit changes nothing (``language_info``, which
+# names the Python version, is removed by the git filter that ``make setup`` installs).
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+JUPYTEXT_METADATA = {"cell_metadata_filter": "tags,-all", "formats": "ipynb,py:percent",
+                     "notebook_metadata_filter": "-all"}
+
+
+def install_git_filter(repo: Path | None = None) -> bool:
+    """Configure the ``nbstripout`` clean filter that ``.gitattributes`` names for ``*.ipynb`` (same
+    keys as :func:`strip`); False when ``repo`` is no git work tree."""
+    repo = repo or repo_root()
+    if subprocess.run(["git", "-C", str(repo), "rev-parse", "--git-dir"], capture_output=True).returncode:
+        return False
+    clean = (f"'{sys.executable}' -m nbstripout --keep-output --keep-count --extra-keys '{STRIP_KEYS}'")
+    for key, value in (("clean", clean), ("smudge", "cat"), ("required", "false")):
+        subprocess.run(["git", "-C", str(repo), "config", f"filter.nbstripout.{key}", value], check=True)
+    return True
 
 
 def execute(py: Path, out: Path, parameters: dict | None, progress: bool = False) -> None:
@@ -181,36 +197,134 @@ def execute(py: Path, out: Path, parameters: dict | None, progress: bool = False
 
 
 def strip(path: Path) -> None:
-    """Drop volatile metadata but keep outputs and execution counts (nbval needs both)."""
+    """Drop volatile metadata but keep outputs and execution counts (nbval needs both); pin the
+    metadata a JupyterLab save writes (:data:`KERNELSPEC`, :data:`JUPYTEXT_METADATA`, no empty tags)."""
+    import nbformat
     subprocess.run([sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count",
                     "--extra-keys", STRIP_KEYS, str(path)], check=True)
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("tags") == []:
+            del cell.metadata["tags"]
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["jupytext"] = dict(JUPYTEXT_METADATA)
+    with atomic_path(path) as tmp:
+        nbformat.write(nb, tmp)
+
+
+NOT_VARIANT = r"(device|progress)=.*"     # overrides that do not change what a study computes
+
+
+def variant_name(items: Sequence[str] | None) -> str:
+    """The folder of a run with overrides, named after them (``make`` computes the same name from
+    ``SET``): ``["eps_list=[0.1, 0.2]", "seed=1"]`` -> ``"eps_list=_0.1__0.2__seed=1"``.  Overrides of
+    the device or of progress bars alone make no variant."""
+    kept = [i for i in items or () if not re.fullmatch(NOT_VARIANT, i)]
+    return re.sub(r"[^A-Za-z0-9.=-]", "_", " ".join(kept))[:60]
+
+
+class ProgressWatcher:
+    """Prints the package's progress events (:mod:`landscape_core.core.progress`) on the console while
+    a notebook runs, with the time elapsed and, from the last complete run of this notebook, an
+    estimate of the time left.  Nothing of it enters the notebook."""
+
+    def __init__(self, label: str, timings: Path, key: str, min_interval: float = 10.0):
+        import tempfile
+        import threading
+        self.label, self.timings, self.key, self.min_interval = label, timings, key, min_interval
+        fd, path = tempfile.mkstemp(prefix="landscape-progress-", suffix=".log")
+        os.close(fd)
+        self.path = Path(path)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.previous = self._load().get(key)
+
+    def _load(self) -> dict:
+        import json
+        try:
+            return json.loads(self.timings.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def __enter__(self):
+        import time
+        self.t0 = time.time()
+        os.environ[ENV] = str(self.path)
+        self.thread.start()
+        return self
+
+    def _status(self) -> str:
+        import time
+        elapsed = time.time() - self.t0
+        text = f"{duration(elapsed)} elapsed"
+        if self.previous:
+            left = self.previous - elapsed
+            text += f", ~{duration(left)} left (last run: {duration(self.previous)})" if left > 0 else \
+                f", longer than the last run ({duration(self.previous)})"
+        return text
+
+    def _watch(self):
+        import time
+        seen, last_print = 0, 0.0
+        while not self.stop.wait(1.0):
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            new, seen = lines[seen:], len(lines)
+            for line in new:
+                message = line.partition("\t")[2]
+                starts = message.endswith("started") or "resumed" in message
+                if starts or time.time() - last_print >= self.min_interval:
+                    print(f"  {self.label} ({self._status()}): {message}", flush=True)
+                    last_print = time.time()
+
+    def __exit__(self, exc_type, *exc):
+        import json
+        import time
+        self.stop.set()
+        self.thread.join()
+        os.environ.pop(ENV, None)
+        self.path.unlink(missing_ok=True)
+        if exc_type is None:
+            record = {**self._load(), self.key: round(time.time() - self.t0, 1)}
+            try:
+                with atomic_path(self.timings) as tmp:
+                    tmp.write_text(json.dumps(record, indent=1) + "\n")
+            except OSError:
+                pass
 
 
 def _cmd_run(args) -> int:
     py = Path(args.notebook).resolve()
     name = py.stem
-    out = outputs_dir(args.profile) / f"{name}.ipynb"
     try:
         params = load_params(name, args.profile, parse_overrides(args.set, name))
+        variant = params.setdefault("variant", variant_name(args.set))
+        root = outputs_root(args.profile, variant, create=False)   # a bad variant name is rejected here
     except (ParameterError, ParamsError) as err:
         print(f"error: {err}", file=sys.stderr)       # rejected: nothing on disk changes
         return 2
-    for scratch in _scratch(args.profile, name):      # left by a run that was killed
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / f"{name}.ipynb"
+    for scratch in root.glob(f".{name}.*.tmp.ipynb"):      # left by a run that was killed
         scratch.unlink()
-    print(f"[{args.profile}] {name}: running", flush=True)
+    where = f"{args.profile}" + (f", variant {variant}" if variant else "")
+    print(f"[{where}] {name}: running" + (f" (outputs in {root.relative_to(repo_root())}/)" if variant else ""),
+          flush=True)
     try:
-        execute(py, out, params, progress=args.progress)
+        with ProgressWatcher(f"[{args.profile}] {name}", outputs_dir(args.profile) / ".timings.json", name):
+            execute(py, out, params, progress=args.progress)
     except Exception as err:  # papermill's PapermillExecutionError carries the cell's error
         print(f"error: {name} failed ({type(err).__name__}): {str(err).strip().splitlines()[-1]}\n"
               f"  the executed notebook is in {out.parent / 'failed' / out.name}", file=sys.stderr)
         return 1
-    print(f"[{args.profile}] {name}: wrote {out.relative_to(repo_root())}", flush=True)
+    print(f"[{where}] {name}: wrote {out.relative_to(repo_root())}", flush=True)
     return 0
 
 
 def _cmd_reference(args) -> int:
     py = Path(args.notebook).resolve()
     out = py.with_suffix(".ipynb")
+    for scratch in out.parent.glob(f".{py.stem}.*.tmp.ipynb"):      # left by a killed reference run
+        scratch.unlink()
     execute(py, out, None, progress=False)
     strip(out)
     print(f"reference {out.relative_to(repo_root())} updated")
@@ -237,8 +351,29 @@ def _cmd_check_params(args) -> int:
     return 1 if bad else 0
 
 
+def expected_digests(profile: str) -> dict[str, str]:
+    """The parameter digest each notebook's params file of ``profile`` gives now (valid files only)."""
+    from ..report.notebook import provenance
+    out = {}
+    for name in NOTEBOOKS:
+        try:
+            out[name] = provenance(spec_class(name).from_params(load_params(name, profile)), name)["digest"]
+        except (ParameterError, ParamsError, SystemExit):
+            pass
+    return out
+
+
 def _cmd_summary(args) -> int:
-    print(summarise(outputs_dir(args.profile, "claims", create=False), args.profile))
+    if args.variant:
+        root = outputs_root(args.profile, args.variant, create=False)
+        print(f"variant {args.variant} of the {args.profile} profile ({root.relative_to(repo_root())}/):")
+        print(summarise(root / "claims", args.profile))
+        return 0
+    print(summarise(outputs_dir(args.profile, "claims", create=False), args.profile, expected_digests(args.profile)))
+    variants = sorted(p.name for p in outputs_dir(args.profile, "variants", create=False).glob("*") if p.is_dir())
+    if variants:
+        print(f"one-off runs with overrides (not counted above), in outputs/{args.profile}/variants/: "
+              + ", ".join(variants))
     return 0
 
 
@@ -269,6 +404,29 @@ def _cmd_stale(args) -> int:
     return 1 if stale else 0
 
 
+def _cmd_pilot(args) -> int:
+    """The quick profile's pilot (:mod:`landscape_core.studies.pilot`): training diagnostics, no verdicts."""
+    from ..report.tables import format_table, markdown, write_table
+    from ..studies.base import NotebookParams
+    from ..studies.base import TrainingParams
+    from ..studies.pilot import PILOT_CASES, pilot_rows
+    known = [c.name for c in PILOT_CASES]
+    unknown = [c for c in args.cases or [] if c not in known]
+    if unknown:
+        raise SystemExit(f"pilot: unknown case(s) {unknown}; the cases are {known}")
+    cases = [c for c in PILOT_CASES if not args.cases or c.name in args.cases]
+    base = TrainingParams.from_params({**load_params("02_gradient_dynamics", "quick")["training"],
+                                       "precision": "auto", "epochs": 10})
+    device = NotebookParams(device=args.device).torch_device()
+    out = outputs_dir("quick", "pilot")
+    rows = pilot_rows(base, cases, out / "runs", device=device, progress=args.progress)
+    formats = {"seconds": ".0f", "lr": "g", "eps": "g"}
+    write_table(rows, out / "pilot", decimals=3, formats=formats)
+    print(markdown(format_table(rows, 3, formats)))
+    print(f"written: {out / 'pilot.md'}")
+    return 0
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     parser = argparse.ArgumentParser(prog="python -m landscape_core", description=__doc__.split("\n")[0])
@@ -288,7 +446,15 @@ def main(argv=None) -> int:
     p.set_defaults(func=_cmd_check_params)
     p = sub.add_parser("summary", help="print every claim verdict of a profile")
     p.add_argument("--profile", default="quick", choices=PROFILES)
+    p.add_argument("--variant", default="", help="summarise a one-off run with overrides instead")
     p.set_defaults(func=_cmd_summary)
+    p = sub.add_parser("pilot", help="the quick profile's training pilot (diagnostics only) into outputs/quick/pilot/")
+    p.add_argument("--cases", nargs="+", help="run only these cases")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--progress", action="store_true")
+    p.set_defaults(func=_cmd_pilot)
+    sub.add_parser("git-filter", help="configure the nbstripout git filter for the reference notebooks"
+                   ).set_defaults(func=lambda args: 0 if install_git_filter() else 0)
     sub.add_parser("stale", help="list reference notebooks out of date with their .py").set_defaults(func=_cmd_stale)
     args = parser.parse_args(argv)
     return args.func(args)

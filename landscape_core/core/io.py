@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,18 @@ def outputs_dir(profile: str, *parts: str, create: bool = True) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+VARIANT_PATTERN = r"[A-Za-z0-9.=_-]*"
+
+
+def outputs_root(profile: str, variant: str = "", create: bool = True) -> Path:
+    """Where a notebook of ``profile`` writes its notebook, figures, tables and claims:
+    ``outputs/<profile>/``, or ``outputs/<profile>/variants/<variant>/`` for a run with overrides
+    (named by them; the run store ``outputs/<profile>/runs`` is shared, runs are keyed by their spec)."""
+    if not re.fullmatch(VARIANT_PATTERN, variant):
+        raise ParameterError("variant", variant, "may hold letters, digits and . = _ - only")
+    return outputs_dir(profile, "variants", variant, create=create) if variant else outputs_dir(profile, create=create)
 
 
 @contextmanager

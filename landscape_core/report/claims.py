@@ -144,19 +144,35 @@ def fmt_list(values, digits: int = 3) -> str:
     return "[" + ", ".join(fmt(v, digits) for v in values) + "]"
 
 
-def summarise(directory: Path, profile: str = "") -> str:
-    """One line per notebook and claim from every ``claims/*.json`` in ``directory``, and the totals."""
-    lines, verdicts = [], []
+def summarise(directory: Path, profile: str = "", expected: dict[str, str] | None = None) -> str:
+    """One line per notebook and claim from every ``claims/*.json`` in ``directory``, and the totals.
+
+    ``expected``: the parameter digest (:func:`~landscape_core.report.notebook.provenance`) each
+    notebook's params file gives now; a notebook whose outputs record another digest (params edited
+    since, a hand-run in JupyterLab, an older run) is flagged, so a mixed folder does not pass unseen."""
+    lines, verdicts, foreign = [], [], []
     for path in sorted(Path(directory).glob("*.json")):
         data = json.loads(path.read_text())
         vs = [_verdict(c) for c in data["claims"]]
         verdicts += vs
-        lines.append(f"{data['notebook']}: {count(vs)}")
+        note = ""
+        if expected is not None and data["notebook"] in expected:
+            record = Path(directory).parent / "params" / f"{data['notebook']}.json"
+            made = json.loads(record.read_text())["digest"] if record.exists() else None
+            if made != expected[data["notebook"]]:
+                foreign.append(data["notebook"])
+                note = ("  [!] NOT made by params/{p}/{n}.yaml as it is now ({why})".format(
+                    p=profile, n=data["notebook"],
+                    why="no record of its parameters" if made is None else f"made with parameters {made}"))
+        lines.append(f"{data['notebook']}: {count(vs)}{note}")
         lines += [f"  [{_TAGS[v]}] {c['claim']}" + (f"  ({c['reason']})" if c.get("reason") else "")
                   for v, c in zip(vs, data["claims"])]
     if not lines:
         return f"no claims in {directory}"
     lines.append(f"all notebooks: {len(verdicts)} claims: {count(verdicts)}")
+    if foreign:
+        lines.append(f"[!] {len(foreign)} notebook(s) in this folder were made with other parameters than "
+                     f"the profile's files: {', '.join(foreign)}; `make reproduce PROFILE={profile}` re-runs them")
     if profile == "smoke":
         lines.append("(smoke profile: tiny models for seconds; its verdicts test the plumbing, not the paper)")
     return "\n".join(lines)

@@ -8,40 +8,59 @@ In a notebook::
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..core.io import outputs_dir
+from ..core.io import outputs_dir, outputs_root, save_json
 from ..core.spec import Spec
 from ..studies import NOTEBOOKS
 from .plots import style
 
-__all__ = ["Outputs", "start", "interact_or_draw"]
+__all__ = ["Outputs", "start", "interact_or_draw", "provenance"]
+
+# parameters that change how a run looks or where it writes, not what it computes
+NOT_PROVENANCE = ("progress", "interactive", "variant", "device")
+
+
+def provenance(spec: Spec, notebook: str) -> dict:
+    """What made a notebook's outputs: its parameters and their digest (without :data:`NOT_PROVENANCE`)."""
+    params = {k: v for k, v in spec.to_dict().items() if k not in NOT_PROVENANCE}
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    return {"notebook": notebook, "digest": digest, "params": params}
 
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where a notebook writes: ``outputs/<profile>/{figures,tables,claims,runs}``."""
+    """Where a notebook writes: ``outputs/<profile>/{figures,tables,claims,params}`` (or the same under
+    ``variants/<variant>/`` for a run with overrides); the run store ``outputs/<profile>/runs`` is shared."""
 
     profile: str
     notebook: str
+    variant: str = ""
 
     @property
     def root(self) -> Path:
-        return outputs_dir(self.profile)
+        return outputs_root(self.profile, self.variant)
+
+    def _dir(self, kind: str) -> Path:
+        path = self.root / kind
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def figure(self, name: str) -> Path:
         """Path stem (no suffix) for a figure of this notebook: figures/<notebook>_<name>."""
-        return outputs_dir(self.profile, "figures") / f"{self.notebook}_{name}"
+        return self._dir("figures") / f"{self.notebook}_{name}"
 
     def table(self, name: str = "") -> Path:
         """Path stem (no suffix) for a table of this notebook: tables/<notebook>[_<name>]."""
-        return outputs_dir(self.profile, "tables") / (f"{self.notebook}_{name}" if name else self.notebook)
+        return self._dir("tables") / (f"{self.notebook}_{name}" if name else self.notebook)
 
     @property
     def claims(self) -> Path:
-        return outputs_dir(self.profile, "claims")
+        return self._dir("claims")
 
     @property
     def runs(self) -> Path:
@@ -52,8 +71,18 @@ def start(spec_cls: type[Spec], namespace: Mapping[str, Any], before: set[str], 
     """Validate a notebook's parameters (a bad value or unknown name stops the notebook here)."""
     name = notebook or _notebook_name(spec_cls)
     spec = spec_cls.from_namespace(namespace, before, where=name)
-    style()
-    return spec, Outputs(spec.profile, name)
+    outputs_root(spec.profile, spec.variant, create=False)       # a bad variant name stops here
+    style(eps_max=_largest_budget(spec))
+    out = Outputs(spec.profile, name, spec.variant)
+    save_json(out._dir("params") / f"{name}.json", provenance(spec, name))   # what made these outputs
+    return spec, out
+
+
+def _largest_budget(spec) -> float | None:
+    """The notebook's largest training budget (its zoo's, or its own list's): fixes ε colours."""
+    source = getattr(spec, "zoo", spec)
+    budgets = getattr(source, "eps_list", None)
+    return max(budgets) if budgets else None
 
 
 def _notebook_name(spec_cls) -> str:
@@ -74,4 +103,15 @@ def interact_or_draw(draw: Callable, interactive: bool, sliders: Mapping[str, tu
         else:
             lo, hi, step, value = spec
             controls[k] = w.FloatSlider(min=lo, max=hi, step=step, value=value, continuous_update=False)
-    return w.interact(draw, **controls, **{k: w.fixed(v) for k, v in fixed.items()})
+    return Controls(w.interact(draw, **controls, **{k: w.fixed(v) for k, v in fixed.items()}).widget)
+
+
+class Controls:
+    """The widgets of an interactive view; shows nothing itself (``interact`` has displayed them), so a
+    notebook cell that ends with the call prints no ``Out[..]: <function ...>``."""
+
+    def __init__(self, widget):
+        self.widget = widget
+
+    def _ipython_display_(self):
+        pass

@@ -15,16 +15,36 @@ from ..core.spec import ParameterError
 from ..training.schedules import ScheduleSpec, schedule_values
 
 
-def style() -> None:
-    """The study's matplotlib style (sizes, grid, fonts)."""
-    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "axes.grid": True,
-                                "grid.alpha": 0.3, "font.size": 10, "legend.fontsize": 8})
-
 EPS_COLORS = plt.get_cmap("viridis")
+_EPS_MAX = [0.4]        # the largest budget of the study in view: fixes each ε's colour across figures
 
 
-def eps_color(i: int, n: int):
-    return EPS_COLORS(0.85 * i / max(n - 1, 1))
+def style(eps_max: float | None = None) -> None:
+    """The study's matplotlib style (sizes, grid, fonts, legend line samples long enough to tell a
+    dashed line from a solid one); ``eps_max``: the largest training budget of the notebook, so that
+    one ε has one colour in every figure of a profile."""
+    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "axes.grid": True,
+                                "grid.alpha": 0.3, "font.size": 10, "legend.fontsize": 8,
+                                "legend.handlelength": 3.5, "legend.framealpha": 0.9,
+                                "axes.titlesize": 10, "axes.labelsize": 10})
+    if eps_max:
+        _EPS_MAX[0] = float(eps_max)
+
+
+def eps_color(eps: float):
+    """The colour of budget ``eps`` (viridis, 0 dark to the study's largest budget light)."""
+    return EPS_COLORS(0.85 * min(float(eps) / _EPS_MAX[0], 1.0))
+
+
+def eps_label(eps: float, extra: str = "") -> str:
+    return rf"$\epsilon$ = {eps:g}" + (f" {extra}" if extra else "")
+
+
+def legend_above(fig, ax, ncol: int | None = None, **kw) -> None:
+    """One legend for the whole figure, above its panels, from the handles of ``ax``."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol or len(labels),
+               frameon=False, **kw)
 
 
 def fig1_panel(ax, x: float, eps: float, n_grid: int = 401):
@@ -135,28 +155,33 @@ def _smooth(v, k: int):
 def gradient_dynamics(probes: dict, first_n: int, last_n: int, smooth: int = 1):
     """Fig 2 / Fig 8: gradient norm, robust training error and ‖θ−θ0‖ over the first ``first_n``
     updates, and the gradient norm over the last ``last_n`` updates, one line per ε."""
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
-    n = len(probes)
-    for i, (eps, p) in enumerate(sorted(probes.items())):
-        c, lab = eps_color(i, n), rf"$\epsilon$={eps:g}"
-        axes[0].plot(_smooth(p["grad_norm"][:first_n], smooth), color=c, label=lab)
-        axes[1].plot(_smooth(p["robust_err"][:first_n], smooth), color=c, label=lab)
-        axes[2].plot(p["dist"][:first_n], color=c, label=lab)
-        axes[3].plot(_smooth(p["grad_norm"][-last_n:], smooth), color=c, label=lab)
-    titles = ["(a) gradient norm, first updates", "(b) robust training error, first updates",
-              r"(c) $\|\theta-\theta_0\|$, first updates", "(d) gradient norm, last updates"]
-    for ax, t in zip(axes, titles):
-        ax.set(title=t, xlabel="update")
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4), layout="constrained")
+    for eps, p in sorted(probes.items()):
+        c, lab = eps_color(eps), eps_label(eps)
+        total = len(p["grad_norm"])
+        last_start = total - min(last_n, total)          # panel (d) counts updates as the run does
+        for ax, values, start, k in ((axes[0], p["grad_norm"][:first_n], 0, smooth),
+                                     (axes[1], p["robust_err"][:first_n], 0, smooth),
+                                     (axes[2], p["dist"][:first_n], 0, 1),
+                                     (axes[3], p["grad_norm"][-last_n:], last_start, smooth)):
+            y = _smooth(values, k)
+            centre = (len(values) - len(y)) / 2          # a moving average sits at its window's centre
+            ax.plot(start + 1 + centre + np.arange(len(y)), y, color=c, label=lab)
+    ylabels = [r"$\|\nabla_\theta\|$ (stochastic)", "robust training error",
+               r"$\|\theta-\theta_0\|$", r"$\|\nabla_\theta\|$ (stochastic)"]
+    titles = [f"(a) gradient norm, first {first_n} updates", f"(b) robust training error, first {first_n}",
+              rf"(c) distance from $\theta_0$, first {first_n}", f"(d) gradient norm, last {last_n} updates"]
+    for ax, t, yl in zip(axes, titles, ylabels):
+        ax.set(title=t, xlabel="update", ylabel=yl)
     axes[0].set_yscale("log")
     axes[3].set_yscale("log")
-    axes[0].legend()
-    fig.tight_layout()
+    legend_above(fig, axes[0])
     return fig
 
 
 def dead_layers_vs_width(stalls: list, eps: float):
     """App C.2.4: share of final-epoch updates with a dead layer, and constant classifiers, vs width."""
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    fig, ax = plt.subplots(figsize=(4.8, 3.4), layout="constrained")
     w = [s.width for s in stalls]
     ax.plot(w, [s.dead_fraction for s in stalls], "o-", label="updates with a dead layer")
     ax.plot(w, [s.robust_err for s in stalls], "s--", label="robust training error")
@@ -166,8 +191,9 @@ def dead_layers_vs_width(stalls: list, eps: float):
                         ha="center", fontsize=7)
     ax.set(xscale="log", xlabel="width factor w", ylim=(-0.05, 1.05), title=rf"$\epsilon$ = {eps:g}")
     ax.set_xticks(w, [str(v) for v in w])
-    ax.legend()
-    fig.tight_layout()
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylabel("fraction")
+    ax.legend(loc="center right")
     return fig
 
 
@@ -197,34 +223,36 @@ def lr_sensitivity(table: dict, lrs):
 
 def hessian_spectra(spectra: dict):
     """Fig 3: top-k eigenvalues per ε, normalised (solid) and raw (dashed)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    n = len(spectra)
-    for i, s in enumerate(spectra.values()):
-        c, ranks = eps_color(i, n), np.arange(1, len(s.values) + 1)
-        ax.plot(ranks, s.normalised, "-o", ms=3, color=c, label=rf"$\epsilon$={s.eps:g}")
+    fig, ax = plt.subplots(figsize=(6.8, 3.6), layout="constrained")
+    for s in spectra.values():
+        c, ranks = eps_color(s.eps), np.arange(1, len(s.values) + 1)
+        ax.plot(ranks, s.normalised, "-o", ms=3, color=c, label=eps_label(s.eps))
         ax.plot(ranks, s.values, "--", color=c, lw=1)
-    ax.set(yscale="log", xlabel="rank", ylabel="eigenvalue (solid: normalised, dashed: raw)")
+    ax.plot([], [], "k-o", ms=3, label="normalised")
+    ax.plot([], [], "k--", lw=1, label="raw")
+    ax.set(yscale="log", xlabel="rank", ylabel="Hessian eigenvalue")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend()
-    fig.tight_layout()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
 def perturbation_similarity(results: dict):
     """Fig 4: cosine similarity (left) and robust test error (right) against a, per ε; top eigenvector
     dashed, random direction solid."""
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
-    n = len(results)
-    for i, (eps, by_dir) in enumerate(results.items()):
-        for d, ls in (("Eigenvector", "--"), ("Random", "-")):
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    for eps, by_dir in results.items():
+        for d, ls, mk in (("Eigenvector", "--", "s"), ("Random", "-", "o")):
             r = by_dir[d]
-            a1.errorbar(r.a_values, r.cosine_mean, yerr=r.cosine_std, ls=ls, marker="o", ms=3,
-                        color=eps_color(i, n), capsize=2, label=rf"$\epsilon$={eps:g} {d.lower()}")
-            a2.plot(r.a_values, 100 * r.error_mean, ls=ls, marker="o", ms=3, color=eps_color(i, n))
-    a1.set(xlabel="a", ylabel="cosine similarity")
-    a2.set(xlabel="a", ylabel="robust test error (%)")
-    a1.legend(fontsize=7)
-    fig.tight_layout()
+            a1.errorbar(r.a_values, r.cosine_mean, yerr=r.cosine_std, ls=ls, marker=mk, ms=3.5,
+                        color=eps_color(eps), capsize=2)
+            a2.plot(r.a_values, 100 * r.error_mean, ls=ls, marker=mk, ms=3.5, color=eps_color(eps), alpha=0.85)
+    for eps in results:
+        a1.plot([], [], color=eps_color(eps), label=eps_label(eps))
+    a1.plot([], [], "k--s", ms=3.5, label="top eigenvector")
+    a1.plot([], [], "k-o", ms=3.5, label="random direction")
+    a1.set(xlabel="a (perturbation size)", ylabel="cosine similarity")
+    a2.set(xlabel="a (perturbation size)", ylabel="robust test error (%)")
+    legend_above(fig, a1)
     return fig
 
 
@@ -264,12 +292,18 @@ def plot_contour(ax, alphas, betas, Z, *, levels: int = 20, cmap: str = "viridis
 
 def eigen_landscapes(scans: dict):
     """Fig 12: the adversarial loss over the plane of the top-2 eigenvectors, one 3-D panel per ε."""
-    fig = plt.figure(figsize=(4.2 * len(scans), 3.6))
+    fig = plt.figure(figsize=(4.4 * len(scans), 3.8), layout="constrained")
+    lo = min(float(np.min(sc.adv_loss)) for sc in scans.values())
+    hi = max(float(np.max(sc.adv_loss)) for sc in scans.values())
     for i, (eps, sc) in enumerate(scans.items()):
         ax = fig.add_subplot(1, len(scans), i + 1, projection="3d")
-        plot_surface(ax, sc.alphas, sc.betas, sc.adv_loss)
-        ax.set(title=rf"$\epsilon$={eps:g}", xlabel="top-1", ylabel="top-2")
-    fig.tight_layout()
+        plot_surface(ax, sc.alphas, sc.betas, sc.adv_loss, vmin=lo, vmax=hi)
+        span = float(np.max(np.abs(sc.alphas)))
+        ax.set(title=eps_label(eps), xlabel="top-1", ylabel="top-2", zlim=(lo, hi),
+               xticks=[-span, 0, span], yticks=[-span, 0, span])
+        ax.set_zlabel("adversarial loss", labelpad=2)
+        ax.tick_params(labelsize=7, pad=0)
+    fig.suptitle("adversarial loss on the plane of the top-2 Hessian eigenvectors (one z range)", fontsize=10)
     return fig
 
 
@@ -284,16 +318,17 @@ def line_scan(scan, eps: float, direction: str):
 def connectivity_paths(paths: dict, ts):
     """App C.2.5: loss (left) and error (right) along the straight line (dashed) and the trained curve
     (solid), clean for ε = 0 and adversarial otherwise."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     for eps, res in paths.items():
-        for name, ls in (("line", "--"), ("curve", "-")):
+        for name, ls, mk, z in (("line", "--", "s", 3), ("curve", "-", "o", 2)):
             sc = res.path(name)
             loss = sc.clean_loss if eps == 0 else sc.adv_loss
             err = sc.clean_err if eps == 0 else sc.adv_err
-            axes[0].plot(ts, loss, ls, marker="o", ms=3, label=rf"$\epsilon$={eps:g} {name}")
-            axes[1].plot(ts, 100 * err, ls, marker="o", ms=3, label=rf"$\epsilon$={eps:g} {name}")
-    axes[0].set(xlabel="t", ylabel="loss (adversarial for eps > 0)")
-    axes[1].set(xlabel="t", ylabel="error (%) (robust for eps > 0)")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+            kw = dict(ls=ls, marker=mk, ms=4 if name == "line" else 3, color=eps_color(eps), zorder=z,
+                      mfc="none" if name == "line" else None, label=eps_label(eps, f"({name})"))
+            axes[0].plot(ts, loss, **kw)
+            axes[1].plot(ts, 100 * err, **kw)
+    axes[0].set(xlabel="t (position on the path)", ylabel=r"loss (adversarial for $\epsilon$ > 0)")
+    axes[1].set(xlabel="t (position on the path)", ylabel=r"error (%) (robust for $\epsilon$ > 0)")
+    legend_above(fig, axes[0])
     return fig

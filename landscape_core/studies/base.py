@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from ..attacks import AttackSpec
 from ..core.io import PROFILES
+from ..core.precision import PRECISIONS, resolve_precision
 from ..core.spec import ParameterError, Spec, param
 from ..data import DATASETS, DatasetSpec
 from ..models import IMAGE_ARCHS, ModelSpec
@@ -47,6 +48,8 @@ class NotebookParams(Spec):
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), doc="torch device; auto = cuda if present")
     interactive: bool = param(False, doc="ipywidgets sliders instead of static figures")
     progress: bool = param(False, doc="tqdm progress bars (off for papermill/nbval)")
+    variant: str = param("", doc="a one-off run with overrides: outputs go to outputs/<profile>/variants/<variant>/"
+                                 " (the runner names it after the overrides)")
 
     def torch_device(self):
         import torch
@@ -72,6 +75,8 @@ class TrainingParams(Spec):
     lr: float = param(1.0e-3, gt=0.0)
     batch_size: int = param(100, ge=1)
     epochs: int = param(2, ge=1)
+    precision: str = param("fp32", choices=(*PRECISIONS, "auto"),
+                           doc="training arithmetic; auto = bf16 where the device has bf16 units, else fp32")
 
     def validate(self):
         full = DATASETS[self.dataset].n_train
@@ -109,7 +114,7 @@ class TrainingParams(Spec):
                          lr=self.lr if lr is None else lr, lr_schedule=lr_schedule, lr_milestones=lr_milestones,
                          periodic=periodic, optimizer=self.optimizer, batch_size=self.batch_size,
                          epochs=epochs or self.epochs, snapshots=snapshots, augment=self.dataset == "cifar10",
-                         seed=seed)
+                         seed=seed, precision=resolve_precision(self.precision))
 
 
 @dataclass(frozen=True)

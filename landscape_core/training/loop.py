@@ -32,6 +32,8 @@ from tqdm.auto import tqdm
 from ..attacks import AttackSpec, make_attack
 from ..core.io import DamagedFile, load_checkpoint, load_json, save_checkpoint, save_json
 from ..core.params import get_flat_params
+from ..core.precision import PRECISIONS, autocast, memory_format
+from ..core.progress import duration, report
 from ..core.spec import ParameterError, Spec, param
 from ..data import DatasetSpec, augment_cifar, batches, dataset_info, load_data
 from ..models import ModelSpec, build_model_from_spec, relu_layers
@@ -65,6 +67,8 @@ class TrainSpec(Spec):
     snapshots: tuple[int, ...] = param((), each=dict(ge=1), doc="epochs whose weights are kept (PAS ensemble)")
     augment: bool = param(False, doc="random crop + flip (CIFAR10)")
     seed: int = param(0, ge=0)
+    precision: str = param("fp32", choices=PRECISIONS,
+                           doc="bf16: autocast for the attack and the forward pass (weights stay fp32)")
 
     def validate(self) -> None:
         if not self.attack.for_training:
@@ -73,6 +77,11 @@ class TrainSpec(Spec):
             raise ParameterError("periodic", self.periodic, f"must all be < epochs = {self.epochs}")
         if any(s > self.epochs for s in self.snapshots):
             raise ParameterError("snapshots", self.snapshots, f"must all be <= epochs = {self.epochs}")
+
+    def label(self) -> str:
+        """A short human name: ``lenet-8 eps 0.3 (constant, lr 0.0001, seed 0)``."""
+        return (f"{self.model.arch}-{self.model.width} eps {self.attack.eps:g} ({self.eps_schedule}"
+                f"{', periodic' if self.periodic else ''}, lr {self.lr:g}, seed {self.seed}, {self.precision})")
 
     @property
     def eps_spec(self) -> ScheduleSpec:
@@ -140,7 +149,8 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
     train_split, _ = data if data is not None else load_data(spec.data)
     # the training set moves to the device once (per-batch copies from pageable memory synchronise)
     x_all, y_all = train_split.x.to(device), train_split.y.to(device)
-    model = build_model(spec, device)
+    layout = memory_format(spec.precision, device, x_all.dim())
+    model = build_model(spec, device).to(memory_format=layout)
     theta0 = get_flat_params(model)
     opt = make_optimizer(spec.optimizer, model.parameters(), spec.lr, spec.momentum, spec.weight_decay)
     attack = make_attack(spec.attack)
@@ -175,6 +185,8 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
     pending_dist: list[torch.Tensor] = []
     end_epoch = spec.epochs if stop_after_epochs is None else min(spec.epochs, start_epoch + stop_after_epochs)
     bar = tqdm(total=(end_epoch - start_epoch) * n_batches, disable=not progress, desc="train", leave=False)
+    label = spec.label()
+    report(f"train {label}: " + (f"resumed at epoch {start_epoch}/{spec.epochs}" if start_epoch else "started"))
     try:
         for epoch in range(start_epoch, end_epoch):
             t0 = time.perf_counter()
@@ -187,11 +199,12 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
                     group["lr"] = lr
                 if spec.augment:
                     xb = augment_cifar(xb, gen)
-                xb, yb = xb.to(device), yb.to(device)
-                x_in = attack(model, xb, yb, agen, eps=eps) if eps > 0 else xb
-                with probe:
-                    logits = model(x_in)
-                loss = F.cross_entropy(logits, yb)
+                xb, yb = xb.to(device).contiguous(memory_format=layout), yb.to(device)
+                with autocast(spec.precision, device):
+                    x_in = attack(model, xb, yb, agen, eps=eps) if eps > 0 else xb
+                    with probe:
+                        logits = model(x_in)
+                    loss = F.cross_entropy(logits, yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 with torch.no_grad():
@@ -222,6 +235,9 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
             if epoch + 1 in spec.snapshots:
                 save_checkpoint(run_dir / f"epoch_{epoch + 1}.pt", {"model": model.state_dict()})
             save_checkpoint(last, state)
+            per_epoch = seconds / (epoch + 1)
+            report(f"train {label}: epoch {epoch + 1}/{spec.epochs}, {per_epoch:.0f} s per epoch, "
+                   f"~{duration(per_epoch * (spec.epochs - epoch - 1))} left in this run")
     finally:
         probe.remove()
         bar.close()
@@ -234,7 +250,7 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
         save_json(run_dir / "result.json", {"spec": spec.to_dict(), "digest": spec.digest(),
                                             "epochs_done": epochs_done, "diverged": diverged,
                                             "seconds": round(seconds, 2), "n_updates": len(probes["loss"]),
-                                            "device": device.type, "torch": torch.__version__})
+                                            "device": device.type, "precision": spec.precision, "torch": torch.__version__})
     return TrainResult(epochs_done=epochs_done, diverged=diverged, seconds=seconds)
 
 
