@@ -16,7 +16,7 @@ OUT := outputs/$(PROFILE)$(if $(VARIANT),/variants/$(VARIANT))
 SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NAMES := $(notdir $(SOURCES:.py=))
 PACKAGE := $(shell find landscape_core -name '*.py')
-ZOO_USERS := 03_hessian 04_cosine_similarity 06_connectivity
+ZOO_USERS := 03_hessian 04_cosine_similarity 06_connectivity 07_local_lipschitzness
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
 
 .PHONY: help setup reproduce test lint unit nbval lab notebooks sync bench pilot clean check-params check-profile summary
@@ -53,7 +53,7 @@ endif
 $(OUT)/.set:
 	@mkdir -p $(OUT); echo '$(SET)' > $@
 
-# Notebooks 03, 04 and 06 analyse 02's models: 02's params file is one of their inputs.
+# Notebooks 03, 04, 06 and 07 analyse 02's models: 02's params file is one of their inputs.
 $(ZOO_USERS:%=$(OUT)/%.ipynb): params/$(PROFILE)/02_gradient_dynamics.yaml
 
 $(OUT)/%.ipynb: notebooks/%.py params/$(PROFILE)/%.yaml $(PACKAGE) $(OUT)/.set | $(INSTALLED)

@@ -50,7 +50,10 @@ print(f"models of 02: {Z.training.arch}-{Z.training.width}, eps {budgets}; {len(
 # %%
 zoo_runs = load_zoo(Z, out.runs, device=dev, data=data)
 print(summaries.health(zoo_runs.health))
-results = cosine.similarities(zoo_runs.models(dev), x, y, xt, yt, P)
+results = cosine.similarities(zoo_runs.models(dev), x, y, xt, yt, P, zoo_runs.health)
+skipped = [e for e in budgets if e not in results]
+if skipped:
+    print(f"not analysed (constant classifiers): eps {skipped}")
 tables.show(tables.similarity_rows(cosine.by_direction(results)), out.table())
 
 # %% [markdown]
@@ -66,7 +69,7 @@ save_figure(plots.perturbation_similarity(results), out.figure("fig4"))
 # classifier has no curvature to probe), and are untestable at this scale when none did.
 
 # %%
-trained = [e for e in budgets if zoo_runs.health[e].trained]
+trained = [e for e in results if zoo_runs.health[e].trained]
 regime = Regime.trained({f"eps={e:g}": zoo_runs.health[e] for e in budgets}, "adversarially trained models", need=1)
 drop, rise = cosine.changes({e: results[e] for e in trained})
 claims.check("Fig 4: cosine similarity falls much faster along the top eigenvector than along a random direction",

@@ -40,7 +40,7 @@ def register(cls: type["Attack"]) -> type["Attack"]:
 class AttackSpec(Spec):
     """An attack as used in training or in the robust evaluation of Table 1."""
 
-    name: str = param("pgd", doc="a registered attack: none, fgsm, pgd, apgd-ce, apgd-dlr, square")
+    name: str = param("pgd", doc="a registered attack: none, fgsm, pgd, apgd-ce, apgd-dlr, square, trades-kl, multi-targeted")
     eps: float = param(0.3, ge=0.0, doc="adversarial budget (inputs in [0, 1])")
     norm: str = param("linf", choices=NORMS, doc="threat model")
     steps: int = param(10, ge=1, doc="PGD steps; APGD iterations (n_iter)")

@@ -42,9 +42,13 @@ class ParameterError(ValueError):
 
 
 def param(default: Any = MISSING, *, doc: str = "", ge=None, gt=None, le=None, lt=None,
-          choices=None, each: Mapping | None = None, min_len: int | None = None):
-    """A dataclass field with constraints (checked by :meth:`Spec.__post_init__`)."""
-    meta = dict(doc=doc, ge=ge, gt=gt, le=le, lt=lt, choices=choices, each=each, min_len=min_len)
+          choices=None, each: Mapping | None = None, min_len: int | None = None, added: bool = False):
+    """A dataclass field with constraints (checked by :meth:`Spec.__post_init__`).
+
+    ``added=True`` marks a parameter added after runs were stored whose default keeps the old
+    behaviour: at its default it is left out of :meth:`Spec.digest`, so those runs keep their keys."""
+    meta = dict(doc=doc, ge=ge, gt=gt, le=le, lt=lt, choices=choices, each=each, min_len=min_len,
+                added=added or None)
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple (immutable) default for sequence parameters")
     return field(default=default, metadata=meta)
@@ -212,9 +216,19 @@ class Spec:
         return dataclasses.replace(self, **changes)
 
     def digest(self, length: int = 12) -> str:
-        """A stable hash of the spec's values (key of the run store)."""
-        text = json.dumps({"type": type(self).__name__, **self.to_dict()}, sort_keys=True)
+        """A stable hash of the spec's values (key of the run store); parameters marked ``added`` are
+        left out while at their default (see :func:`param`)."""
+        text = json.dumps({"type": type(self).__name__, **self._digest_dict()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+    def _digest_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.metadata.get("added") and v == f.default:
+                continue
+            out[f.name] = v._digest_dict() if isinstance(v, Spec) else (list(v) if isinstance(v, tuple) else v)
+        return out
 
     @classmethod
     def describe(cls) -> str:
@@ -222,7 +236,7 @@ class Spec:
         hints = typing.get_type_hints(cls)
         lines = []
         for f in dataclasses.fields(cls):
-            m = {k: v for k, v in f.metadata.items() if v is not None and k != "doc"}
+            m = {k: v for k, v in f.metadata.items() if v is not None and k not in ("doc", "added")}
             extra = ", ".join(f"{k}={v}" for k, v in m.items())
             default = "" if f.default is MISSING else f" = {f.default!r}"
             lines.append(f"{f.name}: {_type_name(hints[f.name])}{default}"

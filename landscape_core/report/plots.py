@@ -193,7 +193,7 @@ def dead_layers_vs_width(stalls: list, eps: float):
     ax.set_xticks(w, [str(v) for v in w])
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylabel("fraction")
-    ax.legend(loc="center right")
+    ax.legend(loc="center left")
     return fig
 
 
@@ -331,4 +331,34 @@ def connectivity_paths(paths: dict, ts):
     axes[0].set(xlabel="t (position on the path)", ylabel=r"loss (adversarial for $\epsilon$ > 0)")
     axes[1].set(xlabel="t (position on the path)", ylabel=r"error (%) (robust for $\epsilon$ > 0)")
     legend_above(fig, axes[0])
+    return fig
+
+
+def separation_histograms(summaries, budgets):
+    """07 (a): per set of pairs, the histogram of distances to the nearest point of another class, with
+    the line at 2ε for each budget (the source's figure)."""
+    fig, axes = plt.subplots(1, len(summaries), figsize=(4.2 * len(summaries), 3.2), squeeze=False,
+                             layout="constrained")
+    for ax, s in zip(axes[0], summaries):
+        ax.hist(s.distances, bins=40, color="0.6")
+        for e in budgets:
+            ax.axvline(2 * e, color=eps_color(e), ls="--", label=rf"$2\epsilon$ = {2 * e:g}")
+        ax.set(title=s.name, xlabel=r"$L_\infty$ distance to the nearest other class", ylabel="points")
+    legend_above(fig, axes[0][0])
+    return fig
+
+
+def smoothness_vs_eps(zs):
+    """07 (c): local Lipschitz constant (test) and normalised top Hessian eigenvalue of 02's models."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    for ax, values, label in ((a1, zs.lipschitz, "local Lipschitz constant (test)"),
+                              (a2, zs.top_eigenvalue, "normalised top Hessian eigenvalue")):
+        ax.plot(zs.eps, values, "-", color="0.6", zorder=1)
+        for e, v in zip(zs.eps, values):
+            trained = zs.health[e].trained
+            ax.scatter([e], [v], color=eps_color(e), zorder=2, marker="o" if trained else "x")
+        ax.set(xlabel=r"training budget $\epsilon$", ylabel=label, yscale="log")
+    a1.scatter([], [], color="k", marker="o", label="trained")
+    a1.scatter([], [], color="k", marker="x", label="on the plateau")
+    a1.legend()
     return fig

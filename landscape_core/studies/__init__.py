@@ -7,6 +7,7 @@ from .cosine import CosineParams
 from .gradient_dynamics import GradientDynamicsParams
 from .hessian import HessianParams
 from .linear_theory import LinearTheoryParams
+from .lipschitz import LipschitzParams
 from .pas import PASParams
 
 NOTEBOOKS: dict[str, type[NotebookParams]] = {
@@ -16,7 +17,9 @@ NOTEBOOKS: dict[str, type[NotebookParams]] = {
     "04_cosine_similarity": CosineParams,
     "05_pas_table1": PASParams,
     "06_connectivity": ConnectivityParams,
+    "07_local_lipschitzness": LipschitzParams,
 }
 
 __all__ = ["NOTEBOOKS", "NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "LinearTheoryParams",
-           "GradientDynamicsParams", "HessianParams", "CosineParams", "PASParams", "ConnectivityParams"]
+           "GradientDynamicsParams", "HessianParams", "CosineParams", "PASParams", "ConnectivityParams",
+           "LipschitzParams"]

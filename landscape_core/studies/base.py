@@ -98,19 +98,24 @@ class TrainingParams(Spec):
         """Optimiser updates of a run of ``epochs`` (default: ``self.epochs``)."""
         return (epochs or self.epochs) * math.ceil(self.train_size / self.batch_size)
 
-    def attack(self, eps: float) -> AttackSpec:
-        """The training PGD at budget ``eps`` (step = ``step_ratio`` × ε); no attack at ε = 0."""
+    def attack(self, eps: float, objective: str = "ce") -> AttackSpec:
+        """The training PGD at budget ``eps`` (step = ``step_ratio`` × ε; TRADES' KL attack with the same
+        steps for ``objective="trades"``); no attack at ε = 0."""
         if eps == 0:
             return AttackSpec(name="none", eps=0.0)
-        return AttackSpec(name="pgd", eps=eps, steps=self.pgd_steps, step_size=self.step_ratio * eps)
+        name = "trades-kl" if objective == "trades" else "pgd"
+        return AttackSpec(name=name, eps=eps, steps=self.pgd_steps, step_size=self.step_ratio * eps)
 
     def spec(self, eps: float, *, seed: int, width: int | None = None, epochs: int | None = None,
              lr: float | None = None, eps_schedule: str = "constant", eps_max: float | None = None,
              lr_schedule: str = "constant", lr_milestones: tuple[float, ...] = (),
-             periodic: tuple[float, ...] = (), snapshots: tuple[int, ...] = ()) -> TrainSpec:
-        """The training run of one model at target budget ``eps``."""
+             periodic: tuple[float, ...] = (), snapshots: tuple[int, ...] = (), objective: str = "ce",
+             beta: float = 6.0) -> TrainSpec:
+        """The training run of one model at target budget ``eps`` (``objective="trades"``: TRADES with
+        ``beta``)."""
         return TrainSpec(data=self.data_spec(), model=ModelSpec(arch=self.arch, width=width or self.width),
-                         attack=self.attack(eps), eps_schedule=eps_schedule, eps_min=0.0, eps_max=eps_max,
+                         attack=self.attack(eps, objective), objective=objective, beta=beta,
+                         eps_schedule=eps_schedule, eps_min=0.0, eps_max=eps_max,
                          lr=self.lr if lr is None else lr, lr_schedule=lr_schedule, lr_milestones=lr_milestones,
                          periodic=periodic, optimizer=self.optimizer, batch_size=self.batch_size,
                          epochs=epochs or self.epochs, snapshots=snapshots, augment=self.dataset == "cifar10",

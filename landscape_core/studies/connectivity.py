@@ -78,26 +78,41 @@ def connect(start, end, x, y, x_eval, y_eval, spec: CurveRunSpec, store: Path, t
     return Connection(spec.attack.eps, ends, run.curve, run.history, scans["line"], scans["curve"])
 
 
-def budgets(zoo_health: dict[float, Health]) -> tuple[float, float]:
-    """ε = 0 and the largest budget whose model (first seed) left the initial plateau: the end points
-    must be minima; when no adversarial model trained, the largest budget (its claims are then untestable)."""
-    trained = [e for e, h in zoo_health.items() if e > 0 and h.trained]
-    return 0.0, max(trained) if trained else max(zoo_health)
+def budgets(zoo_health: dict[float, Health]) -> list[float]:
+    """The adversarial budgets whose zoo model (first seed) left the initial plateau, largest first:
+    the candidates for the adversarial end points (they must be minima); when none trained, the largest
+    budget alone (its claims are then untestable)."""
+    trained = sorted((e for e, h in zoo_health.items() if e > 0 and h.trained), reverse=True)
+    return trained or [max(zoo_health)]
 
 
 def connect_zoo(P: ConnectivityParams, store: Path, *, device="cpu",
                 data: tuple[Split, Split]) -> dict[float, Connection]:
-    """One curve per budget of :func:`budgets`, between the zoo's model and its second seed."""
+    """Two curves, each between a zoo model and its second seed: at ε = 0, and at the largest budget of
+    :func:`budgets` whose second seed trained as well (both end points must be minima; a second seed
+    that stalls moves the curve to the next smaller budget, decided by training health alone)."""
     x, y = data[0].x.to(device), data[0].y.to(device)
     ts = np.linspace(0, 1, P.points)
     zoo = load_zoo(P.zoo, store, device=device, data=data)
+
+    def second(eps):
+        run = get_or_train(P.zoo.spec(eps, seed=P.zoo.seed + 1), store, device=device, data=data)
+        return run, health(run, data[0], device)
+
+    chosen = {0.0: second(0.0)}
+    candidates = budgets(zoo.health)
+    for eps in candidates:
+        chosen_eps = second(eps)
+        if chosen_eps[1].trained or eps == candidates[-1]:
+            chosen[eps] = chosen_eps
+            break
     out = {}
-    for eps in budgets(zoo.health):
-        ends = [zoo.runs[eps], get_or_train(P.zoo.spec(eps, seed=P.zoo.seed + 1), store, device=device, data=data)]
+    for eps, (run, h) in chosen.items():
+        ends = [zoo.runs[eps], run]
         spec = CurveRunSpec(start=ends[0].path.name, end=ends[1].path.name, training=P.curve_spec(),
                             attack=ends[0].spec.attack, seed=P.seed)
         out[eps] = connect(ends[0], ends[1], x, y, x[: P.n_eval], y[: P.n_eval], spec, store, ts,
-                           progress=P.progress, ends=(zoo.health[eps], health(ends[1], data[0], device)))
+                           progress=P.progress, ends=(zoo.health[eps], h))
     return out
 
 

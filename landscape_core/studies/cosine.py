@@ -56,11 +56,14 @@ def similarity(model: nn.Module, x, y, x_test, y_test, eps: float, zoo: ZooParam
             for name, v in directions.items()}
 
 
-def similarities(models: dict[float, nn.Module], x, y, x_test, y_test,
-                 P: CosineParams) -> dict[float, dict[str, SimilarityResult]]:
-    """:func:`similarity` for every adversarially trained model of the zoo."""
+def similarities(models: dict[float, nn.Module], x, y, x_test, y_test, P: CosineParams,
+                 health: dict | None = None) -> dict[float, dict[str, SimilarityResult]]:
+    """:func:`similarity` for every adversarially trained model of the zoo; with ``health``, a constant
+    classifier is skipped (it has no perturbation to compare, and no claim reads it: the claims are
+    about the models that trained)."""
     return {eps: similarity(models[eps], x, y, x_test, y_test, eps, P.zoo, a_values=P.a_values, repeats=P.repeats,
-                            seed=P.seed, progress=P.progress) for eps in P.budgets}
+                            seed=P.seed, progress=P.progress) for eps in P.budgets
+            if health is None or not health[eps].constant}
 
 
 def by_direction(results: dict[float, dict[str, SimilarityResult]]) -> dict[str, dict[str, SimilarityResult]]:

@@ -41,6 +41,14 @@ from .optim import OPTIMIZERS, make_optimizer
 from .schedules import ScheduleSpec, schedule_value
 
 PROBES = ("grad_norm", "loss", "robust_err", "dist", "eps", "lr", "dead_layers")
+OBJECTIVES = ("ce", "trades")
+
+
+def trades_loss(clean_logits: torch.Tensor, adv_logits: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
+    """TRADES (Zhang et al. 2019): ``CE(f(x), y) + beta * KL(p(x) || p(x'))``, the KL summed over classes
+    and averaged over the batch (the reference's ``KLDivLoss(sum) / batch_size``)."""
+    kl = F.kl_div(F.log_softmax(adv_logits, dim=1), F.softmax(clean_logits, dim=1), reduction="batchmean")
+    return F.cross_entropy(clean_logits, y) + beta * kl
 
 
 @dataclass(frozen=True)
@@ -67,12 +75,18 @@ class TrainSpec(Spec):
     snapshots: tuple[int, ...] = param((), each=dict(ge=1), doc="epochs whose weights are kept (PAS ensemble)")
     augment: bool = param(False, doc="random crop + flip (CIFAR10)")
     seed: int = param(0, ge=0)
-    precision: str = param("fp32", choices=PRECISIONS,
+    precision: str = param("fp32", choices=PRECISIONS, added=True,
                            doc="bf16: autocast for the attack and the forward pass (weights stay fp32)")
+    objective: str = param("ce", choices=OBJECTIVES, added=True,
+                           doc="ce: cross-entropy on the attack's inputs (plain / adversarial training); "
+                               "trades: CE(f(x), y) + beta KL(p(x) || p(x')), x' from the trades-kl attack")
+    beta: float = param(6.0, ge=0.0, added=True, doc="TRADES' beta (objective trades)")
 
     def validate(self) -> None:
         if not self.attack.for_training:
-            raise ParameterError("attack.name", self.attack.name, "training attacks are none, fgsm or pgd")
+            raise ParameterError("attack.name", self.attack.name, "training attacks are none, fgsm, pgd or trades-kl")
+        if (self.objective == "trades") != (self.attack.name == "trades-kl"):
+            raise ParameterError("objective", self.objective, "trades trains with attack trades-kl, and only it")
         if self.periodic and max(self.periodic) >= self.epochs:
             raise ParameterError("periodic", self.periodic, f"must all be < epochs = {self.epochs}")
         if any(s > self.epochs for s in self.snapshots):
@@ -80,7 +94,8 @@ class TrainSpec(Spec):
 
     def label(self) -> str:
         """A short human name: ``lenet-8 eps 0.3 (constant, lr 0.0001, seed 0)``."""
-        return (f"{self.model.arch}-{self.model.width} eps {self.attack.eps:g} ({self.eps_schedule}"
+        what = f"TRADES beta {self.beta:g}, " if self.objective == "trades" else ""
+        return (f"{self.model.arch}-{self.model.width} eps {self.attack.eps:g} ({what}{self.eps_schedule}"
                 f"{', periodic' if self.periodic else ''}, lr {self.lr:g}, seed {self.seed}, {self.precision})")
 
     @property
@@ -204,7 +219,10 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
                     x_in = attack(model, xb, yb, agen, eps=eps) if eps > 0 else xb
                     with probe:
                         logits = model(x_in)
-                    loss = F.cross_entropy(logits, yb)
+                    if spec.objective == "trades":
+                        loss = trades_loss(model(xb), logits, yb, spec.beta)
+                    else:
+                        loss = F.cross_entropy(logits, yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 with torch.no_grad():

@@ -1,0 +1,184 @@
+"""07_local_lipschitzness: the second source (Yang et al. 2020, "Adversarial Robustness Through Local
+Lipschitzness") tied to the loss landscape of Liu et al.
+
+(a) how far apart the classes are (:func:`separations`); (b) the source's table for natural training,
+adversarial training (AT), TRADES at two betas and AT with Liu et al.'s cosine warm-up of ε, each at the
+budgets of ``table_eps`` (:func:`method_table`); (c) the local Lipschitz constant of 02's zoo against ε,
+beside 03's normalised top Hessian eigenvalue computed the same way (:func:`zoo_smoothness`); and how
+much the released estimator (which descends the ratio) under-reports (:func:`released_gap`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..analysis.dynamics import Health, health
+from ..analysis.lipschitz import SeparationSummary, local_lipschitz, separation, separation_summary
+from ..analysis.robustness import evaluate
+from ..attacks import AttackSpec
+from ..core.spec import ParameterError, param
+from ..data import DATASETS, DatasetSpec, Split, load_data
+from ..training import TrainSpec, get_or_train
+from .base import NotebookParams, TrainingParams, UsesZoo, ZooParams, at_most, increasing
+from .hessian import spectrum
+from .pas import EPS_MAX_RATIO
+
+__all__ = ["LipschitzParams", "METHODS", "separations", "method_specs", "MethodResult", "method_table",
+           "released_gap", "ZooSmoothness", "zoo_smoothness"]
+
+METHODS = ("natural", "AT", "TRADES", "AT cosine warm-up")
+
+
+@dataclass(frozen=True)
+class LipschitzParams(UsesZoo, NotebookParams):
+    """07_local_lipschitzness: Yang et al. 2020 (separation, local Lipschitzness, TRADES), with 02's zoo."""
+
+    zoo: ZooParams = param(ZooParams(), doc="02_gradient_dynamics's models, filled in by the runner")
+    training: TrainingParams = param(TrainingParams(), doc="how the methods of the table are trained")
+    table_eps: tuple[float, ...] = param((0.1, 0.4), each=dict(gt=0.0), min_len=1,
+                                         doc="budgets of the table (the source's MNIST 0.1; Liu et al.'s 0.4)")
+    betas: tuple[float, ...] = param((1.0, 6.0), each=dict(gt=0.0), min_len=2, doc="TRADES betas (source: 1, 3, 6)")
+    separation_datasets: tuple[str, ...] = param(("mnist5k",), each=dict(choices=tuple(DATASETS)), min_len=1,
+                                                 doc="data sets whose class separation is measured")
+    separation_points: int | None = param(500, ge=10, doc="query points per set, the first ones (null: all)")
+    n_test: int = param(100, ge=10, doc="test examples of the robust errors and the test-set constant")
+    n_train_lipschitz: int = param(100, ge=10, doc="training examples of the training-set constant")
+    lipschitz_eps: float = param(0.1, gt=0.0, doc="radius of the local Lipschitz ball (source: the task's eps)")
+    lipschitz_steps: int = param(10, ge=1, doc="ascent steps of the estimate (source: 10)")
+    lipschitz_step: float = param(0.01, gt=0.0, doc="ascent step (source: 0.003, reaching only 0.03)")
+    mt_steps: int = param(20, ge=1, doc="multi-targeted PGD steps per target (source: 20 of eps/10)")
+    apgd_steps: int = param(20, ge=1, doc="APGD-CE iterations")
+    hessian_examples: int = param(100, ge=10, doc="training examples of the top Hessian eigenvalue in (c)")
+    n_random: int = param(2, ge=1, doc="random parameter draws of the Hessian normalisation")
+
+    def validate(self):
+        where = "07_local_lipschitzness"
+        increasing("table_eps", self.table_eps, where, strict=True)
+        increasing("betas", self.betas, where, strict=True)
+        at_most("n_test", self.n_test, self.training.test_size, "the test set", where)
+        at_most("n_train_lipschitz", self.n_train_lipschitz, self.training.train_size, "the training set", where)
+        at_most("hessian_examples", self.hessian_examples, self.zoo.training.train_size, "02's training set", where)
+        if self.training.dataset != self.zoo.training.dataset:
+            raise ParameterError("training.dataset", self.training.dataset,
+                                 f"must be 02's data set ({self.zoo.training.dataset}): (c) compares on it", where)
+
+
+def separations(P: LipschitzParams) -> list[SeparationSummary]:
+    """(a): train-train and test-train distances to the nearest point of another class, per data set."""
+    out = []
+    for name in P.separation_datasets:
+        train, test = load_data(DatasetSpec(name=name, download=P.training.download))
+        n = P.separation_points
+        for label, q in ((f"{name} train-train", train), (f"{name} test-train", test)):
+            xq, yq = (q.x[:n], q.y[:n]) if n else (q.x, q.y)
+            out.append(separation_summary(label, separation(xq, yq, train.x, train.y)))
+    return out
+
+
+def method_specs(P: LipschitzParams, eps: float) -> dict[str, TrainSpec]:
+    """(b): the runs of the table at budget ``eps`` (natural training does not depend on it).  Every
+    TRADES beta at the first budget (the claims compare them there); at the others the largest beta."""
+    T, seed = P.training, P.seed
+    specs = {"natural": T.spec(0.0, seed=seed), "AT": T.spec(eps, seed=seed)}
+    for b in (P.betas if eps == P.table_eps[0] else P.betas[-1:]):
+        specs[f"TRADES beta={b:g}"] = T.spec(eps, seed=seed, objective="trades", beta=b)
+    specs["AT cosine warm-up"] = T.spec(eps, seed=seed, eps_schedule="cosine", eps_max=EPS_MAX_RATIO["cosine"] * eps)
+    return specs
+
+
+@dataclass
+class MethodResult:
+    """One row of (b): a method at a budget, its errors (percent), local Lipschitz constants, and health."""
+
+    method: str
+    eps: float
+    clean: float
+    robust: dict[str, float]
+    lipschitz_train: float
+    lipschitz_test: float
+    health: Health
+
+    def row(self) -> dict:
+        return {"method": self.method, "eps": self.eps, "clean err (%)": self.clean,
+                **{f"{k} err (%)": v for k, v in self.robust.items()},
+                "local Lipschitz (train)": self.lipschitz_train, "local Lipschitz (test)": self.lipschitz_test,
+                "end of training": self.health.state()}
+
+
+def _suite(P: LipschitzParams, eps: float) -> dict[str, AttackSpec]:
+    T = P.training
+    return {"PGD": AttackSpec(name="pgd", eps=eps, steps=T.pgd_steps, step_size=T.step_ratio * eps),
+            "multi-targeted": AttackSpec(name="multi-targeted", eps=eps, steps=P.mt_steps, step_size=eps / 10),
+            "APGD-CE": AttackSpec(name="apgd-ce", eps=eps, steps=P.apgd_steps, restarts=1)}
+
+
+def _lipschitz(model: nn.Module, x: torch.Tensor, P: LipschitzParams, variant: str = "ascent") -> float:
+    gen = torch.Generator().manual_seed(P.seed)
+    return float(local_lipschitz(model, x, P.lipschitz_eps, steps=P.lipschitz_steps, step_size=P.lipschitz_step,
+                                 variant=variant, generator=gen).mean())
+
+
+def method_table(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split] | None = None) -> list[MethodResult]:
+    """(b): train (or load) every method at every budget of ``table_eps`` and evaluate it."""
+    train, test = data or load_data(P.training.data_spec())
+    xt, yt = test.x[: P.n_test].to(device), test.y[: P.n_test].to(device)
+    xl = train.x[: P.n_train_lipschitz].to(device)
+    rows, done = [], {}
+    for eps in P.table_eps:
+        for method, spec in method_specs(P, eps).items():
+            if spec.digest() not in done:
+                run = get_or_train(spec, store, device=device, progress=P.progress, data=(train, test))
+                model = run.model(device=device)
+                done[spec.digest()] = (model, health(run, train, device), _lipschitz(model, xl, P),
+                                       _lipschitz(model, xt, P))
+            model, h, l_train, l_test = done[spec.digest()]
+            res = evaluate(model, xt, yt, _suite(P, eps), seed=P.seed)
+            rows.append(MethodResult(method, eps, 100 * res.clean_error,
+                                     {k: 100 * v for k, v in res.robust_error.items()}, l_train, l_test, h))
+    return rows
+
+
+def released_gap(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split] | None = None) -> dict[str, float]:
+    """The AT model of the first budget: its local Lipschitz estimate (test) by the ascent and by the
+    released code's update (same points, steps and step size)."""
+    train, test = data or load_data(P.training.data_spec())
+    run = get_or_train(method_specs(P, P.table_eps[0])["AT"], store, device=device, data=(train, test))
+    model, x = run.model(device=device), test.x[: P.n_test].to(device)
+    return {v: _lipschitz(model, x, P, v) for v in ("ascent", "released")}
+
+
+@dataclass
+class ZooSmoothness:
+    """(c): per budget of 02's zoo, the local Lipschitz constant (test) and the normalised top Hessian
+    eigenvalue (03's definition), with each model's health."""
+
+    eps: list[float]
+    lipschitz: list[float]
+    top_eigenvalue: list[float]
+    health: dict[float, Health]
+
+    def rows(self) -> list[dict]:
+        return [{"eps": e, "local Lipschitz (test)": lip, "normalised top eigenvalue": ev,
+                 "end of training": self.health[e].state()}
+                for e, lip, ev in zip(self.eps, self.lipschitz, self.top_eigenvalue)]
+
+
+def zoo_smoothness(models: dict[float, nn.Module], healths: dict[float, Health], P: LipschitzParams,
+                   data: tuple[Split, Split], device="cpu") -> ZooSmoothness:
+    train, test = data
+    xt = test.x[: P.n_test].to(device)
+    xh, yh = train.x[: P.hessian_examples].to(device), train.y[: P.hessian_examples].to(device)
+    lips, tops = [], []
+    for eps, model in models.items():
+        lips.append(_lipschitz(model, xt, P))
+        tops.append(float(spectrum(model, xh, yh, eps, P.zoo, k=1, n_random=P.n_random, seed=P.seed).normalised[0]))
+    return ZooSmoothness(list(models), lips, tops, dict(healths))
+
+
+def rank_pairs(rows: list[MethodResult], column: str = "PGD") -> tuple[np.ndarray, np.ndarray]:
+    """(local Lipschitz on test, robust error under ``column``) of every trained adversarial model."""
+    keep = [r for r in rows if r.method != "natural" and r.health.trained]
+    return np.array([r.lipschitz_test for r in keep]), np.array([r.robust[column] for r in keep])

@@ -1,0 +1,142 @@
+# %% [markdown]
+# # 07 · Local Lipschitzness: separated classes, smooth classifiers, and the loss landscape
+#
+# The second source: Yang, Rashtchian, Zhang, Salakhutdinov & Chaudhuri, *Adversarial Robustness Through
+# Local Lipschitzness* (2020). Its argument: in image data the classes are **separated** (the $L_\infty$
+# distance between two images of different classes is rarely small), so a classifier that is **locally
+# Lipschitz** around the data can be accurate and robust at budgets below half that distance, $r$.
+#
+# (a) The separation of the data: for every point the $L_\infty$ distance to the nearest point of another
+# class (exact), train-train and test-train, with the lines at $2\epsilon$.
+# (b) The source's table: natural training, adversarial training (AT), TRADES
+# ($\mathrm{CE}(f(x),y)+\beta\,\mathrm{KL}(p(x)\,\|\,p(x'))$) at two $\beta$, and AT with Liu et al.'s
+# cosine warm-up of $\epsilon$ (Sec 5), at the source's MNIST budget and at Liu et al.'s 0.4: clean and
+# robust error (PGD, multi-targeted, APGD-CE) and the empirical local Lipschitz constant
+# $\frac1n\sum_x \max_{x'\in B_\infty(x,\epsilon)} \|f(x)-f(x')\|_1/\|x-x'\|_\infty$ on training and test points.
+# (c) The local Lipschitz constant of notebook 02's models against $\epsilon$, beside the normalised top
+# Hessian eigenvalue of notebook 03: smoothness in the input against sharpness in the parameters.
+
+# %%
+import numpy as np
+
+from landscape_core.analysis.stats import rank_correlation
+from landscape_core.core.io import save_figure
+from landscape_core.report import plots, summaries, tables
+from landscape_core.report.claims import Claims, Regime, fmt, fmt_list
+from landscape_core.report.notebook import start
+from landscape_core.studies import lipschitz
+from landscape_core.studies.gradient_dynamics import load_zoo, zoo_data
+
+_before = set(globals())
+
+# %% tags=["parameters"]
+profile = 'smoke'
+seed = 0
+device = 'cpu'
+interactive = False
+progress = False
+variant = ''
+zoo = {'training': {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'arch': 'lenet', 'width': 2,
+                    'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001,
+                    'batch_size': 100, 'epochs': 2, 'precision': 'fp32'},
+       'eps_list': (0.0, 0.2, 0.4), 'seed': 0}
+training = {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'arch': 'lenet', 'width': 2,
+            'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
+            'epochs': 2, 'precision': 'fp32'}
+table_eps = (0.1, 0.4)
+betas = (1.0, 6.0)
+separation_datasets = ('mnist5k',)
+separation_points = 500
+n_test = 100
+n_train_lipschitz = 100
+lipschitz_eps = 0.1
+lipschitz_steps = 10
+lipschitz_step = 0.01
+mt_steps = 20
+apgd_steps = 20
+hessian_examples = 100
+n_random = 2
+
+# %%
+P, out = start(lipschitz.LipschitzParams, globals(), _before)
+claims = Claims(out.notebook, P.profile)
+dev = P.torch_device()
+data = zoo_data(P.zoo)
+print(f"methods: {P.training.arch}-{P.training.width}, {P.training.epochs} epochs, budgets {list(P.table_eps)}; "
+      f"TRADES beta {list(P.betas)}; local Lipschitz in the {P.lipschitz_eps:g}-ball, "
+      f"{P.lipschitz_steps} ascent steps of {P.lipschitz_step:g}")
+
+# %% [markdown]
+# ## (a) Separation of the classes
+
+# %%
+seps = lipschitz.separations(P)
+budgets = sorted(set(P.table_eps) | set(P.zoo.eps_list) - {0.0})
+tables.show([s.row(budgets) for s in seps], out.table("separation"), decimals=3)
+save_figure(plots.separation_histograms(seps, budgets), out.figure("separation"))
+r = seps[0].r
+print(f"r = {r:.3f} on {seps[0].name}: budgets above r (no classifier can be both accurate and robust on"
+      f" every training point): {[e for e in budgets if e > r]}")
+
+# %% [markdown]
+# ## (b) Natural training, AT, TRADES and AT with a cosine warm-up
+
+# %%
+rows = lipschitz.method_table(P, out.runs, device=dev, data=data)
+tables.show([m.row() for m in rows], out.table("methods"), decimals=2)
+first = [m for m in rows if m.eps == P.table_eps[0]]
+by = {m.method: m for m in first}
+
+# %% [markdown]
+# The released estimator steps down the ratio it should maximise. On the AT model at the first budget,
+# the same points, steps and step size:
+
+# %%
+gap = lipschitz.released_gap(P, out.runs, device=dev, data=data)
+print(f"local Lipschitz (test), AT eps={P.table_eps[0]:g}: ascent {fmt(gap['ascent'])}, "
+      f"released update {fmt(gap['released'])} (ratio {gap['released'] / gap['ascent']:.2f})")
+
+# %% [markdown]
+# ## (c) Local Lipschitzness of 02's models against the top Hessian eigenvalue
+
+# %%
+zoo_runs = load_zoo(P.zoo, out.runs, device=dev, data=data)
+print(summaries.health(zoo_runs.health))
+zs = lipschitz.zoo_smoothness(zoo_runs.models(dev), zoo_runs.health, P, data, device=dev)
+tables.show(zs.rows(), out.table("zoo"), decimals=3)
+save_figure(plots.smoothness_vs_eps(zs), out.figure("zoo"))
+
+# %% [markdown]
+# ## Claims
+# The separation claim is about the data. The others compare trained models at the source's budget
+# (the first of `table_eps`); a model still on the initial plateau makes them untestable.
+
+# %%
+claims.check("Yang et al.: the classes are separated by more than 2 eps at eps = 0.1 (train-train and test-train)",
+             all(s.min > 0.2 for s in seps), "smallest distances " + ", ".join(f"{s.name} {s.min:.3f}" for s in seps),
+             "every set's smallest distance to another class > 0.2")
+smooth = [k for k in by if k.startswith(("AT", "TRADES")) and k != "AT cosine warm-up"]
+regime = Regime.trained({k: by[k].health for k in ["natural", *smooth]}, "natural, AT and TRADES models")
+claims.check("Yang et al.: AT and TRADES are locally smoother than natural training",
+             all(by[k].lipschitz_test < by["natural"].lipschitz_test for k in smooth),
+             "local Lipschitz (test): " + ", ".join(f"{k} {fmt(by[k].lipschitz_test)}" for k in ["natural", *smooth]),
+             "every AT / TRADES constant < the natural one", regime)
+lo, hi = (f"TRADES beta={b:g}" for b in (P.betas[0], P.betas[-1]))
+claims.check("Yang et al.: a larger TRADES beta gives a smaller local Lipschitz constant and a higher clean error",
+             by[hi].lipschitz_test < by[lo].lipschitz_test and by[hi].clean > by[lo].clean,
+             f"{lo}: L {fmt(by[lo].lipschitz_test)}, clean {by[lo].clean:.1f}%; "
+             f"{hi}: L {fmt(by[hi].lipschitz_test)}, clean {by[hi].clean:.1f}%",
+             "L(largest beta) < L(smallest beta) and clean error larger", Regime.trained({k: by[k].health for k in (lo, hi)},
+                                                                                          "TRADES models"))
+trained = [m for m in first if m.health.trained]
+lips = [m.lipschitz_test for m in trained]
+errs = [m.robust["PGD"] for m in trained]
+rho = rank_correlation(lips, errs) if len(trained) >= 2 else float("nan")
+claims.check("Yang et al.: a lower local Lipschitz constant goes with a lower robust error across trained models",
+             rho >= 0.5, f"rho {rho:.2f} over {len(trained)} models: L {fmt_list(lips)}, PGD error {fmt_list(errs, 3)}",
+             "Spearman rho(local Lipschitz, PGD error) >= 0.5 over the trained models at the first budget",
+             Regime(f"at least 4 trained models at eps = {P.table_eps[0]:g}", len(trained) >= 4,
+                    "; ".join(f"{m.method}: {m.health.state()}" for m in first if not m.health.trained)))
+
+# %%
+claims.report(out.claims)
