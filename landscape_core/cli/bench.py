@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from ..analysis import hessian
 from ..attacks import AttackSpec, cuda_graphs_enabled, make_attack, pgd
 from ..core.io import outputs_dir
-from ..core.precision import resolve_precision
+from ..core.precision import bf16_fast, resolve_precision
 from ..data import DatasetSpec, Split, batches, load_data
 from ..models import ModelSpec, build_model
 from ..studies import GradientDynamicsParams, NotebookParams
@@ -85,10 +85,9 @@ def paired_medians(fa, fb, repeats: int = 7, warmup: int = 2, labels=None) -> tu
 
 
 def median_timer(repeats: int):
-    """``timer(fns, labels, repeats=None) -> medians``: what :mod:`.levers` measures with."""
-    def timer(fns, labels, repeats: int | None = None):
-        return [statistics.median(ts) for ts in interleaved_times(fns, repeats or default, 1, labels)]
-    default = repeats
+    """``timer(fns, labels, n=None) -> medians`` (n repeats, default ``repeats``): what :mod:`.levers` uses."""
+    def timer(fns, labels, n: int | None = None):
+        return [statistics.median(ts) for ts in interleaved_times(fns, n or repeats, 1, labels)]
     return timer
 
 
@@ -309,7 +308,7 @@ def hessian_comparison(eps: float = 0.2, n_examples: int = 500, k: int = 20) -> 
 def levers(reps: int) -> None:
     """Section 5 (:mod:`.levers`): each lever as a ratio to the plain fp32 path, measured here."""
     timer = median_timer(reps)
-    units = "has" if levers_mod.has_bf16_units(DEVICE) else "has NO"
+    units = "has" if bf16_fast(DEVICE.type) else "has NO"
     print(f"   this {DEVICE.type} {units} bf16 units (precision auto -> "
           f"{resolve_precision('auto', DEVICE.type)})")
     steps = levers_mod.precision_steps(timer, device=DEVICE)

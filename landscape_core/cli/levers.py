@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, stack_module_state, vmap
 
 from ..attacks import AttackSpec, make_attack, pgd
-from ..core.precision import autocast, bf16_fast
+from ..core.precision import autocast
 from ..data import DatasetSpec, load_data
 from ..models import ModelSpec, build_model
 from ..training import TrainSpec, train
@@ -150,9 +150,6 @@ def evaluation_costs(timer, width: int = 16, n: int = 100, device="cpu", square_
     gen = torch.Generator().manual_seed(0)
     fns = [lambda: training_step(model.train(), opt, x, y, eps=0.3, steps=10, precision="fp32", device=device)]
     fns += [lambda a=make_attack(spec): a(model.eval(), x, y, gen) for spec in attacks.values()]
-    times = timer(fns, ["training step", *attacks], repeats=1)
+    times = timer(fns, ["training step", *attacks], n=1)
     return {name: t / n for name, t in zip(("training step (PGD-10)", *attacks), times)}
 
-
-def has_bf16_units(device="cpu") -> bool:
-    return bf16_fast(torch.device(device).type)

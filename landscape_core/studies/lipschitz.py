@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -177,8 +176,3 @@ def zoo_smoothness(models: dict[float, nn.Module], healths: dict[float, Health],
         tops.append(float(spectrum(model, xh, yh, eps, P.zoo, k=1, n_random=P.n_random, seed=P.seed).normalised[0]))
     return ZooSmoothness(list(models), lips, tops, dict(healths))
 
-
-def rank_pairs(rows: list[MethodResult], column: str = "PGD") -> tuple[np.ndarray, np.ndarray]:
-    """(local Lipschitz on test, robust error under ``column``) of every trained adversarial model."""
-    keep = [r for r in rows if r.method != "natural" and r.health.trained]
-    return np.array([r.lipschitz_test for r in keep]), np.array([r.robust[column] for r in keep])
