@@ -13,7 +13,7 @@
 
 # %%
 from landscape_core.core.io import save_figure
-from landscape_core.report import plots, summaries
+from landscape_core.report import plots, summaries, tables
 from landscape_core.report.claims import Claims, fmt_list
 from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies import hessian
@@ -40,6 +40,11 @@ landscape_eps = (0.0, 0.4)
 landscape_examples = 50
 span = 0.5
 points = 5
+detail_examples = 50
+trace_samples = 5
+slq_steps = 10
+slq_runs = 1
+layer_steps = 5
 
 # %%
 P, out = start(hessian.HessianParams, globals(), _before)
@@ -70,6 +75,17 @@ claims.check("Sec 4.2: the scale of L_eps at random parameters is similar across
              max(s.scale for s in spectra.values()) < 2 * min(s.scale for s in spectra.values()),
              f"mean random-parameter adversarial loss {fmt_list([s.scale for s in spectra.values()])}",
              "largest < 2 x smallest")
+
+# %% [markdown]
+# ## Beyond the top eigenvalues: trace, spectral density, layers
+# As PyHessian reports them: the trace by Hutchinson's estimator (Rademacher vectors), the eigenvalue density
+# by stochastic Lanczos quadrature, and the top eigenvalue of each layer's block of the Hessian, on the first
+# `detail_examples` of the fixed set; normalised by the same random-parameter loss as the top-k.
+
+# %%
+detail = hessian.details(models, spectra, x, y, P)
+tables.show([d.row() for d in detail.values()], out.table("hessian_detail"), decimals=3)
+save_figure(plots.spectral_densities(detail), out.figure("density"))
 
 # %% [markdown]
 # ## The landscape along the top-2 eigenvectors (Fig 12)

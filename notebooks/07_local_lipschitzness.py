@@ -56,6 +56,9 @@ mt_steps = 20
 apgd_steps = 20
 hessian_examples = 100
 n_random = 2
+masking = {'n_examples': 20, 'iterations': (5, 20, 100), 'eps_factors': (1.0, 2.0, 4.0), 'box_eps': 1.0,
+           'sweep_steps': 10, 'square_queries': 100, 'tolerance': 2.0, 'box_error_min': 95.0,
+           'zero_grad_max': 1.0, 'batch_size': 100, 'seed': 0}
 
 # %%
 P, out = start(lipschitz.LipschitzParams, globals(), _before)
@@ -86,6 +89,14 @@ rows = lipschitz.method_table(P, out.runs, device=dev, data=data)
 tables.show([m.row() for m in rows], out.table("methods"), decimals=2)
 first = [m for m in rows if m.eps == P.table_eps[0]]
 by = {m.method: m for m in first}
+
+# %% [markdown]
+# Gradient-masking flags of the models of the table (AutoAttack's warning signs; see 05): a smooth model
+# must still be broken by stronger attacks, not hide its gradients.
+
+# %%
+flags = lipschitz.masking(P, out.runs, device=dev, data=data)
+tables.show([f.row() for f in flags], out.table("masking"), decimals=1)
 
 # %% [markdown]
 # The released estimator steps down the ratio it should maximise. On the AT model at the first budget,
@@ -137,6 +148,7 @@ claims.check("Yang et al.: a lower local Lipschitz constant goes with a lower ro
              "Spearman rho(local Lipschitz, PGD error) >= 0.5 over the trained models at the first budget",
              Regime(f"at least 4 trained models at eps = {P.table_eps[0]:g}", len(trained) >= 4,
                     "; ".join(f"{m.method}: {m.health.state()}" for m in first if not m.health.trained)))
+claims.no_masking(flags, "models of the table")
 
 # %%
 claims.report(out.claims)

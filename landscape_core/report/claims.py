@@ -103,6 +103,19 @@ class Claims:
         self.check(claim, r >= 0.9 if direction > 0 else r <= -0.9, text,
                    f"Spearman rho(eps, {name}) {'>= 0.9' if direction > 0 else '<= -0.9'}", regime)
 
+    def no_masking(self, flags: Sequence, what: str = "evaluated models") -> None:
+        """AutoAttack's warning signs (:mod:`landscape_core.analysis.masking`): no trained model of
+        ``flags`` (:class:`~landscape_core.analysis.masking.ModelFlags`) raises one; untrained models are
+        reported but say nothing (a constant classifier raises flags by construction)."""
+        trained = [f for f in flags if f.health.trained]
+        flagged = [f for f in trained if f.report.flagged]
+        measured = "; ".join(f"{f.label}: {'; '.join(f.report.flags.values())}" for f in flagged) or \
+            f"{len(trained)} trained models, none flagged"
+        self.check("Evaluation: no model is flagged for gradient masking (so its robust errors can be trusted)",
+                   not flagged, measured, "no trained model raises a flag: PGD iterations, Square vs white box, "
+                   "error at the whole box, zero input gradients", Regime.trained({f.label: f.health for f in flags},
+                                                                                   what, need=1))
+
     def table(self) -> str:
         """A plain-text table: one block per claim (stable for nbval)."""
         lines = [f"Claims of {self.notebook} ({self.profile} profile): {count([c.verdict for c in self.items])}"]

@@ -236,6 +236,20 @@ def hessian_spectra(spectra: dict):
     return fig
 
 
+def spectral_densities(details: dict, points: int = 400):
+    """The SLQ eigenvalue density of every budget's Hessian, normalised by the random-parameter loss, on
+    a log scale like PyHessian's plots; density of the normalised eigenvalue."""
+    fig, ax = plt.subplots(figsize=(6.8, 3.6), layout="constrained")
+    for d in details.values():
+        grid = d.density.grid(points)
+        dens = d.density.density(grid)
+        ax.plot(grid / d.scale, np.maximum(dens * d.scale, 1e-12), color=eps_color(d.eps), label=eps_label(d.eps))
+    ax.set(yscale="log", xlabel="Hessian eigenvalue (normalised)", ylabel="density")
+    ax.set_ylim(bottom=1e-6)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
 def perturbation_similarity(results: dict):
     """Fig 4: cosine similarity (left) and robust test error (right) against a, per ε; top eigenvector
     dashed, random direction solid."""

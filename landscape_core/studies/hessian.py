@@ -14,12 +14,14 @@ import torch
 from torch import nn
 
 from ..analysis import hessian
+from ..analysis.spectrum import HessianSpectrum, SpectralDensity, TraceEstimate
 from ..analysis.landscape import Scan1DResult, Scan2DResult, filter_normalized_direction, scan_1d, scan_2d
 from ..attacks import make_attack, sweep
 from ..core.spec import param
 from .base import NotebookParams, UsesZoo, ZooParams, at_most
 
-__all__ = ["HessianParams", "Spectrum", "spectrum", "spectra", "eigen_landscape", "line_scan"]
+__all__ = ["HessianParams", "Spectrum", "spectrum", "spectra", "SpectrumDetail", "details", "eigen_landscape",
+           "line_scan"]
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,15 @@ class HessianParams(UsesZoo, NotebookParams):
     landscape_examples: int = param(50, ge=10)
     span: float = param(0.5, gt=0.0, doc="scan half-width along each unit eigenvector")
     points: int = param(5, ge=3, doc="grid points per axis")
+    detail_examples: int = param(50, ge=10, added=True, doc="fixed examples of trace, density and layers")
+    trace_samples: int = param(5, ge=2, added=True, doc="Rademacher vectors of Hutchinson's trace")
+    slq_steps: int = param(10, ge=2, added=True, doc="Lanczos steps per SLQ run (the density's nodes)")
+    slq_runs: int = param(1, ge=1, added=True, doc="SLQ runs (start vectors) averaged")
+    layer_steps: int = param(5, ge=1, added=True, doc="Lanczos steps of each layer's top eigenvalue")
 
     def validate(self):
         at_most("n_examples", self.n_examples, self.zoo.training.train_size, "the training set", "03_hessian")
+        at_most("detail_examples", self.detail_examples, self.n_examples, "n_examples", "03_hessian")
         at_most("landscape_examples", self.landscape_examples, self.n_examples, "n_examples", "03_hessian")
 
 
@@ -78,6 +86,40 @@ def spectra(models: dict[float, nn.Module], x, y, P: HessianParams) -> dict[floa
     """Fig 3: :func:`spectrum` of every model of the zoo."""
     return {eps: spectrum(m, x, y, eps, P.zoo, k=P.k, n_random=P.n_random, seed=P.seed, tol=P.tol)
             for eps, m in models.items()}
+
+
+@dataclass(frozen=True)
+class SpectrumDetail:
+    """The Hessian beyond the top-k at one budget (PyHessian's set): Hutchinson trace, SLQ density and
+    each layer's top eigenvalue, raw; ``scale`` is 03's random-parameter normalisation of that budget."""
+    eps: float
+    trace: TraceEstimate
+    density: SpectralDensity
+    layers: dict[str, float]
+    scale: float
+    n_hvp: int
+
+    def row(self) -> dict:
+        return {"eps": self.eps, "trace": self.trace.trace, "trace stderr": self.trace.stderr,
+                "normalised trace": self.trace.trace / self.scale,
+                "density support": f"[{self.density.support[0]:.3g}, {self.density.support[1]:.3g}]",
+                **{f"top {k}": v / self.scale for k, v in self.layers.items()},
+                "HVP passes": self.n_hvp}
+
+
+def details(models: dict[float, nn.Module], spectra: dict[float, Spectrum], x, y, P: HessianParams
+            ) -> dict[float, SpectrumDetail]:
+    """Trace, spectral density and per-layer top eigenvalue (normalised as the top-k) of every model,
+    on the first ``detail_examples`` of the fixed set, made adversarial once as for the top-k."""
+    out = {}
+    n = P.detail_examples
+    for eps, model in models.items():
+        gen = torch.Generator().manual_seed(P.seed)
+        x_adv = hessian.fixed_adversarial_set(model, x[:n], y[:n], _attack(P.zoo, eps), generator=gen)
+        h = HessianSpectrum(model, x_adv, y[:n], seed=P.seed)
+        trace, density, layers = h.trace(P.trace_samples), h.density(P.slq_steps, P.slq_runs), h.layers(P.layer_steps)
+        out[eps] = SpectrumDetail(eps, trace, density, layers, spectra[eps].scale, h.n_hvp)
+    return out
 
 
 def eigen_landscape(model: nn.Module, x, y, eps: float, vectors: np.ndarray, zoo: ZooParams, *, span: float,

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..analysis.dynamics import Health, health
+from ..analysis.masking import MaskingSpec, ModelFlags, masking_check
 from ..analysis.lipschitz import SeparationSummary, local_lipschitz, separation, separation_summary
 from ..analysis.robustness import evaluate
 from ..attacks import AttackSpec
@@ -26,7 +27,7 @@ from .hessian import spectrum
 from .pas import EPS_MAX_RATIO
 
 __all__ = ["LipschitzParams", "METHODS", "separations", "method_specs", "MethodResult", "method_table",
-           "released_gap", "ZooSmoothness", "zoo_smoothness"]
+           "masking", "released_gap", "ZooSmoothness", "zoo_smoothness"]
 
 METHODS = ("natural", "AT", "TRADES", "AT cosine warm-up")
 
@@ -52,6 +53,8 @@ class LipschitzParams(UsesZoo, NotebookParams):
     apgd_steps: int = param(20, ge=1, doc="APGD-CE iterations")
     hessian_examples: int = param(100, ge=10, doc="training examples of the top Hessian eigenvalue in (c)")
     n_random: int = param(2, ge=1, doc="random parameter draws of the Hessian normalisation")
+    masking: MaskingSpec = param(MaskingSpec(n_examples=20, iterations=(5, 20, 100), sweep_steps=10,
+                                             square_queries=100), added=True, doc="gradient-masking check")
 
     def validate(self):
         where = "07_local_lipschitzness"
@@ -59,6 +62,7 @@ class LipschitzParams(UsesZoo, NotebookParams):
         increasing("betas", self.betas, where, strict=True)
         at_most("n_test", self.n_test, self.training.test_size, "the test set", where)
         at_most("n_train_lipschitz", self.n_train_lipschitz, self.training.train_size, "the training set", where)
+        at_most("masking.n_examples", self.masking.n_examples, self.n_test, "n_test", where)
         at_most("hessian_examples", self.hessian_examples, self.zoo.training.train_size, "02's training set", where)
         if self.training.dataset != self.zoo.training.dataset:
             raise ParameterError("training.dataset", self.training.dataset,
@@ -138,6 +142,24 @@ def method_table(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, 
             rows.append(MethodResult(method, eps, 100 * res.clean_error,
                                      {k: 100 * v for k, v in res.robust_error.items()}, l_train, l_test, h))
     return rows
+
+
+def masking(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split] | None = None) -> list[ModelFlags]:
+    """The gradient-masking flags of every model of (b), each at its own budget (natural training at the
+    first), on the first ``masking.n_examples`` test points."""
+    train, test = data or load_data(P.training.data_spec())
+    xt, yt = test.x[: P.n_test].to(device), test.y[: P.n_test].to(device)
+    out, done = [], set()
+    for eps in P.table_eps:
+        for method, spec in method_specs(P, eps).items():
+            if spec.digest() in done:
+                continue
+            done.add(spec.digest())
+            run = get_or_train(spec, store, device=device, progress=P.progress, data=(train, test))
+            label = method if method == "natural" else f"{method} eps={eps:g}"
+            out.append(ModelFlags(label, masking_check(run.model(device=device), xt, yt, eps, P.masking),
+                                  health(run, train, device)))
+    return out
 
 
 def released_gap(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split] | None = None) -> dict[str, float]:

@@ -12,15 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch import nn
+
+from ..analysis.attack_grid import AttackGridSpec, Transfer, grid_suite, grid_worst, l2_suite
 from ..analysis.dynamics import Health, health
-from ..analysis.robustness import TABLE1_ATTACKS, EvalSpec, EvalSuite, evaluate, evaluate_members_and_ensemble
+from ..analysis.masking import MaskingSpec, ModelFlags, masking_checks
+from ..analysis.robustness import (TABLE1_ATTACKS, Ensemble, EvalSpec, EvalSuite, evaluate,
+                                   evaluate_members_and_ensemble)
 from ..analysis.stats import mean_std
 from ..core.spec import ParameterError, param
 from ..data import Split, load_data
 from ..training import ScheduleSpec, TrainSpec, get_or_train
 from .base import NotebookParams, TrainingParams, at_most, increasing
 
-__all__ = ["PASParams", "SCHEDULERS", "EPS_MAX_RATIO", "period_resets", "run_spec", "grid", "PASResult", "run"]
+__all__ = ["PASParams", "SCHEDULERS", "EPS_MAX_RATIO", "period_resets", "run_spec", "grid", "PASResult", "run",
+           "table_models", "transfer_spec", "attack_grid", "scheduler_means", "masking"]
 
 SCHEDULERS = ("constant", "cosine", "linear")
 EPS_MAX_RATIO = {"constant": None, "cosine": 1.5, "linear": 2.0}   # MNIST: 0.6 / 0.4 and 0.8 / 0.4
@@ -46,6 +52,10 @@ class PASParams(NotebookParams):
     apgd_restarts: int = param(1, ge=1)
     square_queries: int = param(100, ge=1)
     eval_batch_size: int = param(100, ge=1)
+    attack_grid: AttackGridSpec = param(AttackGridSpec(steps=5, restarts=2, l2_eps=(2.0,), l2_steps=10), added=True,
+                                        doc="step-size grid, restarts, L2 and transfer columns (reviewer 1)")
+    masking: MaskingSpec = param(MaskingSpec(n_examples=20, iterations=(5, 20, 100), sweep_steps=10,
+                                             square_queries=100), added=True, doc="gradient-masking check")
 
     def validate(self):
         if self.training.lr not in self.lrs:
@@ -53,6 +63,7 @@ class PASParams(NotebookParams):
                                  "05_pas_table1")
         increasing("lrs", self.lrs, "05_pas_table1", strict=True)
         at_most("n_test", self.n_test, self.training.test_size, "the test set", "05_pas_table1")
+        at_most("masking.n_examples", self.masking.n_examples, self.n_test, "n_test", "05_pas_table1")
 
     @property
     def table_lr(self) -> float:
@@ -156,3 +167,64 @@ def run(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | 
                          "seed": P.seed + k, **res[name].row()})
             row_health.append(h)
     return PASResult(tuple(P.lrs), fig5, rows, {(s, lr, k): h for (s, lr, k), h in healths.items()}, row_health)
+
+
+def table_models(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | None = None
+                 ) -> dict[str, tuple[nn.Module, Health]]:
+    """The models of Table 1, labelled: each scheduler's run at the Table 1 lr per seed, then per seed
+    the PAS run's final member and its ensemble (with the PAS run's health)."""
+    data = data or load_data(P.training.data_spec())
+    out = {}
+    for s in SCHEDULERS:
+        for k in range(P.seeds):
+            run = get_or_train(run_spec(P, s, P.table_lr, P.seed + k), store, device=device, data=data)
+            out[f"{s} seed={P.seed + k}"] = (run.model(device=device), health(run, data[0], device))
+    for k in range(P.seeds):
+        run = get_or_train(run_spec(P, P.periodic_scheduler, P.table_lr, P.seed + k, periodic=True), store,
+                           device=device, data=data)
+        members, h = run.snapshots(device), health(run, data[0], device)
+        out[f"PAS final member seed={P.seed + k}"] = (members[-1], h)
+        out[f"PAS ensemble seed={P.seed + k}"] = (Ensemble(members), h)
+    return out
+
+
+def transfer_spec(P: PASParams) -> TrainSpec:
+    """The surrogate of the transfer column: the cosine warm-up run at the Table 1 lr with a seed no
+    evaluated run uses (trained independently of every evaluated model)."""
+    return run_spec(P, "cosine", P.table_lr, P.seed + P.seeds)
+
+
+def attack_grid(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | None = None) -> list[dict]:
+    """Reviewer 1's table: each Table 1 model's robust error (%) under the training PGD, the step-size grid,
+    PGD with restarts, the L2 columns and the transfer attack, and the per-example worst of the L-inf grid."""
+    data = data or load_data(P.training.data_spec())
+    x, y = data[1].x[: P.n_test].to(device), data[1].y[: P.n_test].to(device)
+    train = P.training.attack(P.eps)
+    linf = grid_suite(P.eps, P.attack_grid, random_start=train.random_start)
+    surrogate = get_or_train(transfer_spec(P), store, device=device, progress=P.progress, data=data).model(device=device)
+    transfer = {"transfer": Transfer(surrogate, train.replace(eps=P.eps))}
+    rows = []
+    for label, (model, h) in table_models(P, store, device=device, data=data).items():
+        res = evaluate(model, x, y, {"PGD": train.replace(eps=P.eps), **linf, **l2_suite(P.attack_grid), **transfer},
+                       batch_size=P.eval_batch_size, seed=P.seed)
+        row = res.row()
+        rows.append({"model": label, "Clean": row["Clean"], "PGD": row["PGD"], **{c: row[c] for c in linf},
+                     "grid worst": grid_worst(res, ["PGD", *linf]), **{c: row[c] for c in res.wrong if c.startswith(
+                         ("PGD-L2", "APGD-L2"))}, "transfer": row["transfer"], "end of training": h.state()})
+    return rows
+
+
+def scheduler_means(rows: list[dict], column: str) -> dict[str, float]:
+    """Per scheduler (constant, cosine, linear), the mean of ``column`` over its seeds' rows of :func:`attack_grid`."""
+    out = {}
+    for s in SCHEDULERS:
+        vals = [r[column] for r in rows if r["model"].startswith(f"{s} seed=")]
+        out[s] = sum(vals) / len(vals)
+    return out
+
+
+def masking(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | None = None) -> list[ModelFlags]:
+    """The gradient-masking flags of every Table 1 model (first ``masking.n_examples`` test points)."""
+    data = data or load_data(P.training.data_spec())
+    x, y = data[1].x[: P.n_test].to(device), data[1].y[: P.n_test].to(device)
+    return masking_checks(table_models(P, store, device=device, data=data), x, y, P.eps, P.masking)
