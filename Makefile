@@ -19,13 +19,13 @@ PACKAGE := $(shell find landscape_core -name '*.py')
 ZOO_USERS := 03_hessian 04_cosine_similarity 06_connectivity 07_local_lipschitzness
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
 
-.PHONY: help setup reproduce test lint unit nbval lab notebooks sync bench pilot clean check-params check-profile summary
+.PHONY: help setup reproduce runs test lint unit nbval report report-test lab notebooks sync bench pilot clean check-params check-profile summary
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 
 help:
 	@sed -n '2,4p' Makefile | sed 's/^# *//'
-	@echo "other targets: lab notebooks sync bench pilot clean setup check-params summary"
+	@echo "other targets: runs report lab notebooks sync bench pilot clean setup check-params summary"
 
 # --- environment ---------------------------------------------------------------------------------
 $(INSTALLED): pyproject.toml
@@ -63,6 +63,16 @@ $(OUT)/%.ipynb: notebooks/%.py params/$(PROFILE)/%.yaml $(PACKAGE) $(OUT)/.set |
 pilot: $(INSTALLED)
 	$(PY) -m landscape_core pilot
 
+# Every training run of the profile's notebooks, ahead of `make reproduce`, through submitit:
+#   make runs PROFILE=paper EXECUTOR=slurm JOBS=16 GPUS=1 PARTITION=gpu TIME=600   (a Slurm job array)
+#   make runs EXECUTOR=local JOBS=2                                                (processes here)
+#   make runs PROFILE=paper DRY_RUN=1                                              (what, and its cost)
+EXECUTOR ?= local
+runs: $(INSTALLED)
+	$(PY) -m landscape_core runs --profile $(PROFILE) --executor $(EXECUTOR) $(if $(JOBS),--jobs $(JOBS)) \
+	  $(if $(GPUS),--gpus $(GPUS)) $(if $(PARTITION),--partition $(PARTITION)) $(if $(TIME),--time-min $(TIME)) \
+	  $(if $(DRY_RUN),--dry-run) $(SET:%=--set %)
+
 check-params: | $(INSTALLED)
 	@$(PY) -m landscape_core check-params
 
@@ -73,17 +83,26 @@ summary: | $(INSTALLED)
 	@$(PY) -m landscape_core summary --profile $(PROFILE)
 
 # --- tests ---------------------------------------------------------------------------------------
-test: lint unit nbval
+test: lint unit nbval report-test
 
 # The floors of landscape_core (pyproject.toml, [tool.importlinter]): no import from a floor above.
 lint: $(INSTALLED)
 	$(VENV)/bin/lint-imports
 
 unit: $(INSTALLED)
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --ignore=tests/browser
 
 nbval: $(INSTALLED)
 	$(PY) -m pytest $(NBVAL) notebooks -q
+
+# The smoke report (from what nbval's runs left in outputs/smoke) opened in headless Chromium.
+report-test: $(INSTALLED)
+	$(PY) -m landscape_core report --profile smoke
+	$(PY) -m pytest tests/browser -q
+
+# outputs/$(PROFILE)/report/index.html: every claim, figure, table and run, and the notebooks as HTML.
+report: $(INSTALLED)
+	$(PY) -m landscape_core report --profile $(PROFILE) $(if $(VARIANT),--variant $(VARIANT))
 
 # --- notebooks -----------------------------------------------------------------------------------
 # Re-execute the committed references (smoke defaults, the nbval baseline) from their .py sources,

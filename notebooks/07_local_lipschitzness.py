@@ -44,6 +44,7 @@ training = {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'arch': 'le
             'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
             'epochs': 2, 'precision': 'fp32'}
 table_eps = (0.1, 0.4)
+later_methods = ('natural', 'AT', 'TRADES', 'AT cosine warm-up')
 betas = (1.0, 6.0)
 separation_datasets = ('mnist5k',)
 separation_points = 500

@@ -289,3 +289,15 @@ def test_columns_are_named_by_what_ran():
     rows = results_table([{"model": "a", "seed": 0, "PGD100": 10.0}, {"model": "a", "seed": 1, "PGD100": 20.0}])
     assert relabel(rows, spec.labels()) == [{"model": "a", "runs": 2, "PGD20_mean": 15.0,
                                               "PGD20_std": pytest.approx(7.0710678)}]
+
+
+def test_multi_targeted_column_is_offered_and_at_least_as_strong_as_pgd(problem):
+    model, _, x, y = problem
+    suite = small_suite(attacks=("PGD", "MultiTargeted"))
+    assert (suite["MultiTargeted"].name, suite["MultiTargeted"].steps) == ("multi-targeted", 20)
+    assert suite["MultiTargeted"].step_size == pytest.approx(EPS / 10)
+    err = evaluate(model, x, y, suite).robust_error
+    assert err["MultiTargeted"] >= err["PGD"] - 1 / len(y)
+    assert EvalSpec(attacks=("PGD", "MultiTargeted")).labels()["MultiTargeted"] == "MultiTargeted"
+    with pytest.raises(ParameterError, match="attacks"):
+        paper_attacks("mnist", 0.3, attacks=("PGD", "MT"))

@@ -141,14 +141,17 @@ class ModelFlags:
     """One evaluated model's masking report, with how its training ended (flags count on trained models)."""
 
     label: str
-    report: MaskingReport
+    report: MaskingReport | None          # None: not checked, the model did not train
     health: Health
 
     def row(self) -> dict:
-        return {"model": self.label, **self.report.row(), "end of training": self.health.state()}
+        checked = self.report.row() if self.report else {"flags": "not checked: did not train"}
+        return {"model": self.label, **checked, "end of training": self.health.state()}
 
 
 def masking_checks(models: dict[str, tuple[nn.Module, Health]], x: Tensor, y: Tensor, eps: float,
                    spec: MaskingSpec | None = None) -> list[ModelFlags]:
-    """:func:`masking_check` for every ``label -> (model, health)``, in order."""
-    return [ModelFlags(label, masking_check(m, x, y, eps, spec), h) for label, (m, h) in models.items()]
+    """:func:`masking_check` for every ``label -> (model, health)`` that trained, in order (a model
+    still on the initial plateau raises flags by construction and no claim reads them: not checked)."""
+    return [ModelFlags(label, masking_check(m, x, y, eps, spec) if h.trained else None, h)
+            for label, (m, h) in models.items()]

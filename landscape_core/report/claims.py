@@ -107,7 +107,7 @@ class Claims:
         """AutoAttack's warning signs (:mod:`landscape_core.analysis.masking`): no trained model of
         ``flags`` (:class:`~landscape_core.analysis.masking.ModelFlags`) raises one; untrained models are
         reported but say nothing (a constant classifier raises flags by construction)."""
-        trained = [f for f in flags if f.health.trained]
+        trained = [f for f in flags if f.health.trained and f.report is not None]
         flagged = [f for f in trained if f.report.flagged]
         measured = "; ".join(f"{f.label}: {'; '.join(f.report.flags.values())}" for f in flagged) or \
             f"{len(trained)} trained models, none flagged"

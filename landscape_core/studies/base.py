@@ -59,6 +59,11 @@ class NotebookParams(Spec):
             raise ParameterError("device", self.device, "CUDA is not available on this machine: use cpu or auto")
         return torch.device(self.device)
 
+    def training_specs(self) -> list[TrainSpec]:
+        """Every training run the notebook needs (``make runs`` trains them ahead, in parallel): none by
+        default, 02's zoo for a notebook that analyses it."""
+        return list(self.zoo.specs().values()) if isinstance(self, UsesZoo) else []
+
 
 @dataclass(frozen=True)
 class TrainingParams(Spec):

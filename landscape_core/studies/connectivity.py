@@ -42,6 +42,11 @@ class ConnectivityParams(UsesZoo, NotebookParams):
     def validate(self):
         at_most("n_eval", self.n_eval, self.zoo.training.train_size, "the training set", "06_connectivity")
 
+    def training_specs(self) -> list:
+        """02's zoo and a second seed of every budget (which budget's curve is drawn depends on which
+        models train, so every candidate end point is listed); the curves train in the notebook."""
+        return super().training_specs() + [self.zoo.spec(e, seed=self.zoo.seed + 1) for e in self.zoo.eps_list]
+
     def curve_spec(self) -> CurveTrainSpec:
         return CurveTrainSpec(epochs=self.curve_epochs, batch_size=self.zoo.training.batch_size, lr=self.curve_lr,
                               optimizer=self.curve_optimizer, n_bends=self.n_bends, seed=self.seed)

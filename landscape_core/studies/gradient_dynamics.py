@@ -41,6 +41,11 @@ class GradientDynamicsParams(NotebookParams):
         """The models of this notebook, as notebooks 03, 04 and 06 receive them."""
         return ZooParams(training=self.training, eps_list=self.eps_list, seed=self.seed)
 
+    def training_specs(self) -> list:
+        zoo = self.zoo()
+        return list(zoo.specs().values()) + [zoo.spec(self.stall_eps, width=w, epochs=self.stall_epochs)
+                                             for w in self.stall_widths]
+
 
 @dataclass
 class Zoo:

@@ -40,6 +40,8 @@ class LipschitzParams(UsesZoo, NotebookParams):
     training: TrainingParams = param(TrainingParams(), doc="how the methods of the table are trained")
     table_eps: tuple[float, ...] = param((0.1, 0.4), each=dict(gt=0.0), min_len=1,
                                          doc="budgets of the table (the source's MNIST 0.1; Liu et al.'s 0.4)")
+    later_methods: tuple[str, ...] = param(METHODS, each=dict(choices=METHODS), added=True,
+                                           doc="methods of the table at the budgets after the first")
     betas: tuple[float, ...] = param((1.0, 6.0), each=dict(gt=0.0), min_len=2, doc="TRADES betas (source: 1, 3, 6)")
     separation_datasets: tuple[str, ...] = param(("mnist5k",), each=dict(choices=tuple(DATASETS)), min_len=1,
                                                  doc="data sets whose class separation is measured")
@@ -55,6 +57,9 @@ class LipschitzParams(UsesZoo, NotebookParams):
     n_random: int = param(2, ge=1, doc="random parameter draws of the Hessian normalisation")
     masking: MaskingSpec = param(MaskingSpec(n_examples=20, iterations=(5, 20, 100), sweep_steps=10,
                                              square_queries=100), added=True, doc="gradient-masking check")
+
+    def training_specs(self) -> list[TrainSpec]:
+        return super().training_specs() + [s for e in self.table_eps for s in method_specs(self, e).values()]
 
     def validate(self):
         where = "07_local_lipschitzness"
@@ -83,13 +88,17 @@ def separations(P: LipschitzParams) -> list[SeparationSummary]:
 
 def method_specs(P: LipschitzParams, eps: float) -> dict[str, TrainSpec]:
     """(b): the runs of the table at budget ``eps`` (natural training does not depend on it).  Every
-    TRADES beta at the first budget (the claims compare them there); at the others the largest beta."""
+    method and TRADES beta at the first budget (the claims compare them there); at the others the
+    methods of ``later_methods``, TRADES at the largest beta."""
     T, seed = P.training, P.seed
+    first = eps == P.table_eps[0]
     specs = {"natural": T.spec(0.0, seed=seed), "AT": T.spec(eps, seed=seed)}
-    for b in (P.betas if eps == P.table_eps[0] else P.betas[-1:]):
+    for b in (P.betas if first else P.betas[-1:]):
         specs[f"TRADES beta={b:g}"] = T.spec(eps, seed=seed, objective="trades", beta=b)
     specs["AT cosine warm-up"] = T.spec(eps, seed=seed, eps_schedule="cosine", eps_max=EPS_MAX_RATIO["cosine"] * eps)
-    return specs
+    if first:
+        return specs
+    return {k: s for k, s in specs.items() if k.split(" beta=")[0] in P.later_methods}
 
 
 @dataclass
@@ -149,17 +158,15 @@ def masking(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split
     first), on the first ``masking.n_examples`` test points."""
     train, test = data or load_data(P.training.data_spec())
     xt, yt = test.x[: P.n_test].to(device), test.y[: P.n_test].to(device)
-    out, done = [], set()
+    models = {}
     for eps in P.table_eps:
         for method, spec in method_specs(P, eps).items():
-            if spec.digest() in done:
-                continue
-            done.add(spec.digest())
-            run = get_or_train(spec, store, device=device, progress=P.progress, data=(train, test))
             label = method if method == "natural" else f"{method} eps={eps:g}"
-            out.append(ModelFlags(label, masking_check(run.model(device=device), xt, yt, eps, P.masking),
-                                  health(run, train, device)))
-    return out
+            if label not in models:
+                run = get_or_train(spec, store, device=device, progress=P.progress, data=(train, test))
+                models[label] = (run.model(device=device), health(run, train, device), eps)
+    return [ModelFlags(label, masking_check(m, xt, yt, eps, P.masking) if h.trained else None, h)
+            for label, (m, h, eps) in models.items()]
 
 
 def released_gap(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split] | None = None) -> dict[str, float]:

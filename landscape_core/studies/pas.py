@@ -17,7 +17,7 @@ from torch import nn
 from ..analysis.attack_grid import AttackGridSpec, Transfer, grid_suite, grid_worst, l2_suite
 from ..analysis.dynamics import Health, health
 from ..analysis.masking import MaskingSpec, ModelFlags, masking_checks
-from ..analysis.robustness import (TABLE1_ATTACKS, Ensemble, EvalSpec, EvalSuite, evaluate,
+from ..analysis.robustness import (SUITE_ATTACKS, TABLE1_ATTACKS, Ensemble, EvalSpec, EvalSuite, evaluate,
                                    evaluate_members_and_ensemble)
 from ..analysis.stats import mean_std
 from ..core.spec import ParameterError, param
@@ -46,7 +46,8 @@ class PASParams(NotebookParams):
     periodic_scheduler: str = param("cosine", choices=SCHEDULERS)
     periodic_lr_schedule: str = param("constant", choices=("constant", "step", "cosine_anneal"))
     periodic_lr_milestones: tuple[float, ...] = param((), each=dict(gt=0.0, lt=1.0))
-    attacks: tuple[str, ...] = param(TABLE1_ATTACKS, each=dict(choices=TABLE1_ATTACKS))
+    attacks: tuple[str, ...] = param(TABLE1_ATTACKS, each=dict(choices=SUITE_ATTACKS),
+                                     doc="Table 1 columns (MultiTargeted: the second source's, not the paper's)")
     pgd100_steps: int = param(20, ge=1)
     apgd_steps: int = param(20, ge=1)
     apgd_restarts: int = param(1, ge=1)
@@ -73,6 +74,11 @@ class PASParams(NotebookParams):
         return EvalSpec(attacks=self.attacks, batch_size=self.eval_batch_size, pgd100_steps=self.pgd100_steps,
                         apgd_steps=self.apgd_steps, apgd_restarts=self.apgd_restarts,
                         square_queries=self.square_queries, seed=self.seed)
+
+    def training_specs(self) -> list[TrainSpec]:
+        return ([run_spec(self, *cell) for cell in grid(self)]
+                + [run_spec(self, self.periodic_scheduler, self.table_lr, self.seed + k, periodic=True)
+                   for k in range(self.seeds)] + [transfer_spec(self)])
 
     def suite(self) -> EvalSuite:
         return self.eval_spec().suite(self.training.dataset, self.eps, self.training.attack(self.eps))

@@ -1,0 +1,138 @@
+"""make runs: collecting a profile's training runs, and the submitit executors on this machine."""
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("submitit")
+
+from landscape_core.cli import runs  # noqa: E402
+from landscape_core.cli.runner import load_params, main, spec_class  # noqa: E402
+from landscape_core.core.io import load_checkpoint  # noqa: E402
+from landscape_core.studies.base import TrainingParams  # noqa: E402
+from landscape_core.training import get_or_train, is_complete, run_path  # noqa: E402
+
+
+def _spec(epochs=2, seed=0, width=1):
+    T = TrainingParams(n_train=200, width=width, pgd_steps=2, epochs=epochs, precision="fp32")
+    return T.spec(0.1, seed=seed)
+
+
+def _todo(*specs):
+    return {s.digest(): (s, ["test"]) for s in specs}
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and its descendants (submitit's local job is a wrapper around the worker)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, tree = [pid], []
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += children.get(p, [])
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _weights(store, spec):
+    return load_checkpoint(run_path(spec, store) / "final.pt")["model"]
+
+
+def test_collect_lists_every_run_of_the_quick_profile_once():
+    names = ["02_gradient_dynamics", "05_pas_table1", "06_connectivity", "07_local_lipschitzness"]
+    params = {n: spec_class(n).from_params(load_params(n, "quick")) for n in names}
+    wanted = runs.collect(params)
+    zoo = params["02_gradient_dynamics"].zoo().specs()
+    for spec in zoo.values():                    # the zoo once, needed by 02, 06 and 07
+        key = next(k for k, (s, _) in wanted.items() if s == spec)
+        assert {"02_gradient_dynamics", "06_connectivity", "07_local_lipschitzness"} <= set(wanted[key][1])
+    P5 = params["05_pas_table1"]
+    assert sum("05_pas_table1" in n for _, n in wanted.values()) == len(P5.lrs) * 3 * P5.seeds + P5.seeds + 1
+    assert len(wanted) == len({s.digest() for s, _ in wanted.values()})
+
+
+def test_dry_run_lists_costs_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LANDSCAPE_ROOT", str(tmp_path))
+    (tmp_path / "params").symlink_to(Path(__file__).resolve().parents[1] / "params")
+    assert main(["runs", "--profile", "quick", "--dry-run", "--notebooks", "05_pas_table1"]) == 0
+    out = capsys.readouterr().out
+    assert "11 training runs for 05_pas_table1; 0 in the store, 11 to train" in out and "gradient passes" in out
+    assert not (tmp_path / "outputs").exists()
+    assert main(["runs", "--profile", "quick", "--executor", "slurmm", "--dry-run"]) == 2
+    assert "executor" in capsys.readouterr().err
+
+
+def test_local_executor_trains_two_runs_in_parallel_processes(tmp_path):
+    a, b = _spec(seed=0), _spec(seed=1)
+    store = tmp_path / "runs"
+    E = runs.ExecutorSpec(executor="local", jobs=2, device="cpu", threads=1, time_min=10)
+    out = runs.submit(_todo(a, b), store, E, tmp_path / "jobs", poll_s=0.2, log=lambda *_: None)
+    assert [o.error for o in out] == ["", ""] and all(o.trained for o in out)
+    ref = tmp_path / "ref"
+    torch.set_num_threads(1)
+    for s in (a, b):
+        get_or_train(s, ref)
+        assert all(torch.equal(_weights(store, s)[k], _weights(ref, s)[k]) for k in _weights(ref, s))
+
+
+def test_a_killed_job_resubmitted_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    spec = _spec(epochs=6, width=2)
+    store = tmp_path / "runs"
+    E = runs.ExecutorSpec(executor="local", jobs=1, device="cpu", threads=1, time_min=10)
+    ex = runs._executor(E, tmp_path / "jobs")
+    job = ex.submit(runs.TrainJob(), spec.to_dict(), str(store), "cpu", 1)
+    last = run_path(spec, store) / "last.pt"
+    t0 = time.time()
+    while not last.exists() and time.time() - t0 < 120:
+        time.sleep(0.05)
+    assert last.exists(), "the job wrote no epoch checkpoint"
+    _kill_tree(job._process.pid)                    # the job's processes are killed mid-run (no clean-up)
+    job._process.wait()
+    time.sleep(0.5)
+    assert not is_complete(spec, store)
+    out = runs.submit(_todo(spec), store, E, tmp_path / "jobs", poll_s=0.2, log=lambda *_: None)
+    assert out[0].error == "" and out[0].trained
+    ref = tmp_path / "ref"
+    torch.set_num_threads(1)
+    get_or_train(spec, ref)
+    w, r = _weights(store, spec), _weights(ref, spec)
+    assert all(torch.equal(w[k], r[k]) for k in r)
+
+
+def test_two_submissions_of_one_spec_train_it_once(tmp_path):
+    spec = _spec(epochs=2)
+    store = tmp_path / "runs"
+    E = runs.ExecutorSpec(executor="local", jobs=2, device="cpu", threads=1, time_min=10)
+    ex = runs._executor(E, tmp_path / "jobs")
+    jobs = [ex.submit(runs.TrainJob(), spec.to_dict(), str(store), "cpu", 1) for _ in range(2)]
+    trained = [j.result()[1] for j in jobs]
+    assert sorted(trained) == [False, True]
+
+
+def test_a_failing_job_is_reported_and_the_others_go_on(tmp_path):
+    good = _spec(epochs=1)
+    bad = good.replace(data=good.data.replace(name="mnist", root=str(tmp_path / "no-data")))   # cannot load
+    store = tmp_path / "runs"
+    E = runs.ExecutorSpec(executor="local", jobs=2, device="cpu", threads=1, time_min=10)
+    out = runs.submit(_todo(bad, good), store, E, tmp_path / "jobs", poll_s=0.2, log=lambda *_: None)
+    assert out[0].error and out[0].log.endswith(".err") and out[1].error == "" and is_complete(good, store)
+    assert not is_complete(bad, store)
+
+
+def test_debug_executor_runs_in_process(tmp_path):
+    spec = _spec(epochs=1)
+    out = runs.submit(_todo(spec), tmp_path / "runs", runs.ExecutorSpec(executor="debug", device="cpu"),
+                      tmp_path / "jobs", log=lambda *_: None)
+    assert out[0].error == "" and out[0].trained and is_complete(spec, tmp_path / "runs")
