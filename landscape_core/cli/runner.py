@@ -358,104 +358,8 @@ def _cmd_pilot(args) -> int:
     return 0
 
 
-def _cmd_report(args) -> int:
-    """``outputs/<profile>/report/index.html`` from what the notebooks left (:mod:`landscape_core.report.html`)."""
-    from ..report.html import build
-    try:
-        root = outputs_root(args.profile, args.variant, create=False)
-    except (ParameterError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if not (root / "claims").is_dir():
-        print(f"error: nothing to report in {root}: run `make reproduce PROFILE={args.profile}` first", file=sys.stderr)
-        return 2
-    notebooks = root
-    if args.profile == "smoke" and not args.variant and not list(root.glob("[0-9][0-9]_*.ipynb")):
-        notebooks = repo_root() / "notebooks"      # the committed references: what nbval executed and compared
-    title = f"Liu et al. 2020 reproduced: the {args.profile} profile" + (f", variant {args.variant}" if args.variant else "")
-    index = build(root, outputs_dir(args.profile, "runs", create=False), title, notebooks)
-    print(f"wrote {index}")
-    return 0
-
-
-def _cmd_diagnose(args) -> int:
-    """The study's diagnostics on one model (:func:`landscape_core.report.diagnosis.diagnose`)."""
-    from ..report.diagnosis import diagnose
-    from ..studies.diagnose import DiagnoseParams, load_model, run_model
-    from ..studies.base import NotebookParams
-    try:
-        device = NotebookParams(device=args.device).torch_device()
-        if (args.run is None) == (args.state_dict is None):
-            raise ParameterError("--run / --state-dict", None, "give exactly one: a run-store digest or a state_dict file")
-        overrides = parse_overrides(args.set)
-        if args.run is not None:
-            store = outputs_dir(args.profile, "runs", create=False)
-            model, spec = run_model(store, args.run, device)
-            base = {"dataset": spec.data.name, "eps": spec.attack.eps if spec.attack.eps > 0 else 0.1}
-            name = f"run-{args.run}"
-        else:
-            if args.arch is None or args.width is None:
-                raise ParameterError("--arch / --width", (args.arch, args.width), "are needed with --state-dict")
-            model = load_model(args.arch, args.width, args.state_dict, overrides.get("dataset", "mnist5k"))
-            base, name = {}, Path(args.state_dict).stem
-        P = DiagnoseParams.from_params({**base, **overrides}, where="diagnose")
-    except (ParameterError, ParamsError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)      # rejected before any compute: nothing written
-        return 2
-    out = Path(args.out) if args.out else repo_root() / "outputs" / "diagnose" / name
-    d, page = diagnose(model, P, out, title=f"diagnosis of {name}", device=device)
-    for c in d.checks():
-        print(f"[{c['verdict']}] {c['claim']}: {c['measured']}")
-    print(f"wrote {page}")
-    return 0
-
-
-def _cmd_runs(args) -> int:
-    """Every training run of a profile's notebooks, trained ahead through submitit (:mod:`.runs`)."""
-    from ..report.tables import format_table, markdown
-    from . import runs
-    names = args.notebooks or list(NOTEBOOKS)
-    try:
-        unknown = [n for n in names if n not in NOTEBOOKS]
-        if unknown:
-            raise ParameterError("--notebooks", unknown, f"each must be one of {list(NOTEBOOKS)}")
-        E = runs.ExecutorSpec(executor=args.executor, jobs=args.jobs, partition=args.partition, gpus=args.gpus,
-                              cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time_min, device=args.device,
-                              threads=args.threads)
-        params = {n: spec_class(n).from_params(load_params(n, args.profile, parse_overrides(args.set, n)))
-                  for n in names}
-    except (ParameterError, ParamsError) as err:
-        print(f"error: {err}", file=sys.stderr)         # rejected: nothing submitted, nothing written
-        return 2
-    store = outputs_dir(args.profile, "runs", create=False)
-    wanted = runs.collect(params)
-    todo = runs.missing(wanted, store)
-    print(f"{args.profile}: {len(wanted)} training runs for {', '.join(names)}; {len(wanted) - len(todo)} in the "
-          f"store, {len(todo)} to train")
-    if args.dry_run or not todo:
-        if todo:
-            rows = runs.describe(todo, store)
-            print(markdown(format_table(rows, 3, {"lr": "g", "eps": "g"})), end="")
-            known = [r["est. minutes"] for r in rows if r["est. minutes"] != "?"]
-            print(f"total: {sum(r['passes'] for r in rows):,} gradient passes"
-                  + (f"; {sum(known):.0f} min for the {len(known)} runs with a timing in the store"
-                     f" (on its device)" if known else ""))
-        return 0
-    store.mkdir(parents=True, exist_ok=True)
-    folder = outputs_dir(args.profile, "jobs")
-    outcomes = runs.submit(todo, store, E, folder, wait=not args.no_wait)
-    failed = [o for o in outcomes if o.error]
-    for o in failed:
-        spec = todo[o.key][0]
-        print(f"FAILED {o.key} ({', '.join(o.notebooks)}): {o.error}\n  spec: {spec.label()}"
-              f"\n  log: {o.log}", file=sys.stderr)
-    trained = sum(bool(o.trained) for o in outcomes)
-    print(f"{len(outcomes)} jobs: {trained} trained, {len(outcomes) - trained - len(failed)} found complete, "
-          f"{len(failed)} failed")
-    return 1 if failed else 0
-
-
 def main(argv=None) -> int:
+    from . import commands       # the report, diagnose and runs commands (they use this module's loaders)
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     parser = argparse.ArgumentParser(prog="python -m landscape_core", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -484,7 +388,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("report", help="outputs/<profile>/report/index.html: claims, figures, tables, runs, notebooks")
     p.add_argument("--profile", default="quick", choices=PROFILES)
     p.add_argument("--variant", default="", help="report a one-off run with overrides instead")
-    p.set_defaults(func=_cmd_report)
+    p.set_defaults(func=commands.report)
     p = sub.add_parser("diagnose", help="the study's diagnostics on one model, as an HTML page")
     p.add_argument("--run", help="a run of outputs/<profile>/runs by (part of) its digest")
     p.add_argument("--profile", default="quick", choices=PROFILES, help="the run store of --run")
@@ -495,7 +399,7 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="a diagnostic parameter (repeatable), e.g. --set eps=0.3 --set masking.n_examples=50")
     p.add_argument("--out", help="folder of the page (default outputs/diagnose/<name>)")
-    p.set_defaults(func=_cmd_diagnose)
+    p.set_defaults(func=commands.diagnose)
     p = sub.add_parser("runs", help="train every run a profile's notebooks need, through submitit (make runs)")
     p.add_argument("--profile", default="quick", choices=PROFILES)
     p.add_argument("--executor", default="local", help="slurm, local or debug")
@@ -511,7 +415,7 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="as for `run`")
     p.add_argument("--dry-run", action="store_true", help="list what would be submitted, with its cost")
     p.add_argument("--no-wait", action="store_true", help="slurm: return after submitting")
-    p.set_defaults(func=_cmd_runs)
+    p.set_defaults(func=commands.runs)
     sub.add_parser("git-filter", help="configure the nbstripout git filter for the reference notebooks"
                    ).set_defaults(func=lambda args: 0 if install_git_filter() else 0)
     sub.add_parser("stale", help="list reference notebooks out of date with their .py").set_defaults(func=_cmd_stale)

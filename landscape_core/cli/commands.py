@@ -1,0 +1,110 @@
+"""The commands of ``python -m landscape_core`` beyond running notebooks: ``report`` (the HTML report),
+``diagnose`` (one model's diagnostics) and ``runs`` (a profile's training runs through submitit)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..core.io import outputs_dir, outputs_root, repo_root
+from ..core.spec import ParameterError
+from ..studies import NOTEBOOKS
+from .runner import ParamsError, load_params, parse_overrides, spec_class
+
+__all__ = ["report", "diagnose", "runs"]
+
+
+def report(args) -> int:
+    """``outputs/<profile>/report/index.html`` from what the notebooks left (:mod:`landscape_core.report.html`)."""
+    from ..report.html import build
+    try:
+        root = outputs_root(args.profile, args.variant, create=False)
+    except (ParameterError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not (root / "claims").is_dir():
+        print(f"error: nothing to report in {root}: run `make reproduce PROFILE={args.profile}` first", file=sys.stderr)
+        return 2
+    notebooks = root
+    if args.profile == "smoke" and not args.variant and not list(root.glob("[0-9][0-9]_*.ipynb")):
+        notebooks = repo_root() / "notebooks"      # the committed references: what nbval executed and compared
+    title = f"Liu et al. 2020 reproduced: the {args.profile} profile" + (f", variant {args.variant}" if args.variant else "")
+    index = build(root, outputs_dir(args.profile, "runs", create=False), title, notebooks)
+    print(f"wrote {index}")
+    return 0
+
+
+def diagnose(args) -> int:
+    """The study's diagnostics on one model (:func:`landscape_core.report.diagnosis.diagnose`)."""
+    from ..report.diagnosis import diagnose as diagnose_model
+    from ..studies.diagnose import DiagnoseParams, load_model, run_model
+    from ..studies.base import NotebookParams
+    try:
+        device = NotebookParams(device=args.device).torch_device()
+        if (args.run is None) == (args.state_dict is None):
+            raise ParameterError("--run / --state-dict", None, "give exactly one: a run-store digest or a state_dict file")
+        overrides = parse_overrides(args.set)
+        if args.run is not None:
+            store = outputs_dir(args.profile, "runs", create=False)
+            model, spec = run_model(store, args.run, device)
+            base = {"dataset": spec.data.name, "eps": spec.attack.eps if spec.attack.eps > 0 else 0.1}
+            name = f"run-{args.run}"
+        else:
+            if args.arch is None or args.width is None:
+                raise ParameterError("--arch / --width", (args.arch, args.width), "are needed with --state-dict")
+            model = load_model(args.arch, args.width, args.state_dict, overrides.get("dataset", "mnist5k"))
+            base, name = {}, Path(args.state_dict).stem
+        P = DiagnoseParams.from_params({**base, **overrides}, where="diagnose")
+    except (ParameterError, ParamsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)      # rejected before any compute: nothing written
+        return 2
+    out = Path(args.out) if args.out else repo_root() / "outputs" / "diagnose" / name
+    d, page = diagnose_model(model, P, out, title=f"diagnosis of {name}", device=device)
+    for c in d.checks():
+        print(f"[{c['verdict']}] {c['claim']}: {c['measured']}")
+    print(f"wrote {page}")
+    return 0
+
+
+def runs(args) -> int:
+    """Every training run of a profile's notebooks, trained ahead through submitit (:mod:`.runs`)."""
+    from ..report.tables import format_table, markdown
+    from . import runs as jobs
+    names = args.notebooks or list(NOTEBOOKS)
+    try:
+        unknown = [n for n in names if n not in NOTEBOOKS]
+        if unknown:
+            raise ParameterError("--notebooks", unknown, f"each must be one of {list(NOTEBOOKS)}")
+        E = jobs.ExecutorSpec(executor=args.executor, jobs=args.jobs, partition=args.partition, gpus=args.gpus,
+                              cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time_min, device=args.device,
+                              threads=args.threads)
+        params = {n: spec_class(n).from_params(load_params(n, args.profile, parse_overrides(args.set, n)))
+                  for n in names}
+    except (ParameterError, ParamsError) as err:
+        print(f"error: {err}", file=sys.stderr)         # rejected: nothing submitted, nothing written
+        return 2
+    store = outputs_dir(args.profile, "runs", create=False)
+    wanted = jobs.collect(params)
+    todo = jobs.missing(wanted, store)
+    print(f"{args.profile}: {len(wanted)} training runs for {', '.join(names)}; {len(wanted) - len(todo)} in the "
+          f"store, {len(todo)} to train")
+    if args.dry_run or not todo:
+        if todo:
+            rows = jobs.describe(todo, store)
+            print(markdown(format_table(rows, 3, {"lr": "g", "eps": "g"})), end="")
+            known = [r["est. minutes"] for r in rows if r["est. minutes"] != "?"]
+            print(f"total: {sum(r['passes'] for r in rows):,} gradient passes"
+                  + (f"; {sum(known):.0f} min for the {len(known)} runs with a timing in the store"
+                     f" (on its device)" if known else ""))
+        return 0
+    store.mkdir(parents=True, exist_ok=True)
+    folder = outputs_dir(args.profile, "jobs")
+    outcomes = jobs.submit(todo, store, E, folder, wait=not args.no_wait)
+    failed = [o for o in outcomes if o.error]
+    for o in failed:
+        spec = todo[o.key][0]
+        print(f"FAILED {o.key} ({', '.join(o.notebooks)}): {o.error}\n  spec: {spec.label()}"
+              f"\n  log: {o.log}", file=sys.stderr)
+    trained = sum(bool(o.trained) for o in outcomes)
+    print(f"{len(outcomes)} jobs: {trained} trained, {len(outcomes) - trained - len(failed)} found complete, "
+          f"{len(failed)} failed")
+    return 1 if failed else 0
