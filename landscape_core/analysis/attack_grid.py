@@ -25,7 +25,7 @@ from torch import nn
 
 from ..attacks import AttackSpec, make_attack
 from ..core.spec import ParameterError, Spec, param
-from .robustness import EvalResult, EvalSuite
+from .robustness import EvalResult, EvalSuite, check_budget
 
 __all__ = ["AttackGridSpec", "grid_suite", "l2_suite", "Transfer", "grid_worst"]
 
@@ -47,15 +47,9 @@ class AttackGridSpec(Spec):
             raise ParameterError("step_ratios", self.step_ratios, "must not repeat a ratio")
 
 
-def _check_eps(eps: float) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-        raise ParameterError("eps", eps, "must be a number > 0")
-    return float(eps)
-
-
 def grid_suite(eps: float, grid: AttackGridSpec, random_start: str = "ball") -> EvalSuite:
     """The L-inf columns at ``eps``: one PGD per step ratio, then PGD with restarts."""
-    eps = _check_eps(eps)
+    eps = check_budget(eps)
     suite = {f"PGD{grid.steps} step {r:g}eps": AttackSpec(name="pgd", eps=eps, steps=grid.steps, step_size=r * eps,
                                                            random_start=random_start)
              for r in grid.step_ratios}

@@ -32,6 +32,7 @@ from ..core.modes import model_mode
 from ..core.rng import purpose_generator
 from ..core.spec import ParameterError, Spec, param
 from .dynamics import Health
+from .robustness import check_budget
 
 __all__ = ["MaskingSpec", "MaskingReport", "ModelFlags", "FLAGS", "masking_check", "masking_checks",
            "zero_gradient_fraction"]
@@ -107,8 +108,7 @@ def masking_check(model: nn.Module, x: Tensor, y: Tensor, eps: float, spec: Mask
                   ) -> MaskingReport:
     """The four masking checks on the first ``spec.n_examples`` of ``(x, y)`` at L-inf budget ``eps``."""
     M = spec or MaskingSpec()
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-        raise ParameterError("eps", eps, "must be a number > 0")
+    eps = check_budget(eps)
     if M.n_examples > len(x):
         raise ParameterError("n_examples", M.n_examples, f"must be <= {len(x)}, the examples given")
     x, y = x[:M.n_examples], y[:M.n_examples]

@@ -66,7 +66,7 @@ from ..core.rng import draw_seed, purpose_generator
 from ..core.spec import ParameterError, Spec, param
 from ..data import DATASETS
 
-__all__ = ["TABLE1_ATTACKS", "SUITE_ATTACKS", "TABLE1_COLUMNS", "EvalSuite", "EvalSpec", "paper_attacks", "EvalResult",
+__all__ = ["check_budget", "TABLE1_ATTACKS", "SUITE_ATTACKS", "TABLE1_COLUMNS", "EvalSuite", "EvalSpec", "paper_attacks", "EvalResult",
            "evaluate", "Ensemble", "evaluate_members_and_ensemble", "MNIST_LIKE", "CIFAR_LIKE"]
 
 
@@ -90,6 +90,13 @@ MNIST_LIKE = tuple(name for name, info in DATASETS.items() if info.in_shape[0] =
 CIFAR_LIKE = tuple(name for name, info in DATASETS.items() if info.in_shape[0] == 3)
 
 
+def check_budget(eps) -> float:
+    """``eps`` as a float, or :class:`ParameterError` unless it is a finite number > 0."""
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        raise ParameterError("eps", eps, "must be a number > 0")
+    return float(eps)
+
+
 def _paper_train_attack(dataset: str, eps: float) -> AttackSpec:
     """The paper's training PGD: MNIST 50 steps of 0.01, CIFAR10 10 steps of 2/255."""
     if dataset in MNIST_LIKE:
@@ -110,8 +117,7 @@ def paper_attacks(dataset: str, eps: float, train_attack: AttackSpec | None = No
     """
     if dataset not in MNIST_LIKE + CIFAR_LIKE:
         raise ParameterError("dataset", dataset, f"must be one of {list(MNIST_LIKE + CIFAR_LIKE)}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-        raise ParameterError("eps", eps, "must be a number > 0")
+    eps = check_budget(eps)
     for name in attacks:
         if name not in SUITE_ATTACKS:
             raise ParameterError("attacks", name, f"each must be one of {list(SUITE_ATTACKS)}")

@@ -10,7 +10,6 @@ The notebooks are converted by ``nbconvert`` (lab template, images embedded) int
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Iterable, Mapping, Sequence
 from ..core.io import atomic_write_text
 from .claims import count
 from .paper import PAPER_TABLE1, PAPER_TASKS, paper_format
+from .tables import format_table, read_table
 from ..analysis.robustness import TABLE1_COLUMNS
 
 __all__ = ["build", "model_report", "notebook_html", "claim_cells", "run_inventory", "page"]
@@ -46,7 +46,8 @@ def page(title: str, body: str) -> str:
 
 
 def table_html(rows: Sequence[Mapping], decimals: int = 2) -> str:
-    """Rows (dicts) as an HTML table; numbers rounded, text left-aligned."""
+    """Rows (dicts) as an HTML table, formatted as the Markdown tables are (:func:`.tables.format_table`);
+    text cells left-aligned."""
     if not rows:
         return "<p class=small>(empty)</p>"
     cols: list[str] = []
@@ -54,17 +55,16 @@ def table_html(rows: Sequence[Mapping], decimals: int = 2) -> str:
         cols += [c for c in r if c not in cols]
 
     def cell(v) -> str:
-        if isinstance(v, bool) or v is None or v == "":
-            return f"<td>{_esc('' if v is None else v)}</td>"
-        if isinstance(v, int) or (isinstance(v, str) and v.lstrip("-").isdigit()):
-            return f"<td>{int(v)}</td>"
+        text = "" if v is None else str(v)
         try:
-            return f"<td>{float(v):.{decimals}f}</td>"
-        except (TypeError, ValueError):
-            return f"<td class=l>{_esc(v)}</td>"
+            float(text)
+            return f"<td>{_esc(text)}</td>"
+        except ValueError:
+            return f"<td class=l>{_esc(text)}</td>" if text and not isinstance(v, bool) else f"<td>{_esc(text)}</td>"
 
     head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(cell(r.get(c, "")) for c in cols) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(cell(r.get(c, "")) for c in cols) + "</tr>"
+                   for r in format_table(rows, decimals))
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -127,10 +127,6 @@ def _paper_table1() -> list[dict]:
              **{c: paper_format(*v[c]) for c in TABLE1_COLUMNS}} for (t, p, s), v in PAPER_TABLE1.items()]
 
 
-def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
 
 def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None) -> Path:
     """Write ``<root>/report/index.html`` (and ``report/notebooks/*.html``) from the outputs in ``root``;
@@ -164,7 +160,7 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
     figures = "".join(_img(p) for p in sorted((root / "figures").glob("*.png")))
     tables = []
     for path in sorted((root / "tables").glob("*.csv")):
-        tables.append(f"<h3>{_esc(path.stem)}</h3>{table_html(_read_csv(path))}")
+        tables.append(f"<h3>{_esc(path.stem)}</h3>{table_html(read_table(path))}")
         if path.stem.endswith("table1"):
             tables.append("<h3>the paper's Table 1 (mean(std) over 3 runs, %)</h3>" + table_html(_paper_table1()))
     inventory = run_inventory(store)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..analysis.dynamics import Health, health
-from ..analysis.masking import MaskingSpec, ModelFlags, masking_check
+from ..analysis.masking import MaskingSpec, ModelFlags, masking_checks
 from ..analysis.lipschitz import SeparationSummary, local_lipschitz, separation, separation_summary
 from ..analysis.robustness import evaluate
 from ..attacks import AttackSpec
@@ -165,8 +165,7 @@ def masking(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split
             if label not in models:
                 run = get_or_train(spec, store, device=device, progress=P.progress, data=(train, test))
                 models[label] = (run.model(device=device), health(run, train, device), eps)
-    return [ModelFlags(label, masking_check(m, xt, yt, eps, P.masking) if h.trained else None, h)
-            for label, (m, h, eps) in models.items()]
+    return [masking_checks({label: (m, h)}, xt, yt, eps, P.masking)[0] for label, (m, h, eps) in models.items()]
 
 
 def released_gap(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split] | None = None) -> dict[str, float]:

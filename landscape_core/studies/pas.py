@@ -208,10 +208,10 @@ def attack_grid(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, S
     train = P.training.attack(P.eps)
     linf = grid_suite(P.eps, P.attack_grid, random_start=train.random_start)
     surrogate = get_or_train(transfer_spec(P), store, device=device, progress=P.progress, data=data).model(device=device)
-    transfer = {"transfer": Transfer(surrogate, train.replace(eps=P.eps))}
+    transfer = {"transfer": Transfer(surrogate, train)}
     rows = []
     for label, (model, h) in table_models(P, store, device=device, data=data).items():
-        res = evaluate(model, x, y, {"PGD": train.replace(eps=P.eps), **linf, **l2_suite(P.attack_grid), **transfer},
+        res = evaluate(model, x, y, {"PGD": train, **linf, **l2_suite(P.attack_grid), **transfer},
                        batch_size=P.eval_batch_size, seed=P.seed)
         row = res.row()
         rows.append({"model": label, "Clean": row["Clean"], "PGD": row["PGD"], **{c: row[c] for c in linf},
