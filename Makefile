@@ -65,11 +65,11 @@ pilot: $(INSTALLED)
 
 # Every training run of the profile's notebooks, ahead of `make reproduce`, through submitit:
 #   make runs PROFILE=paper EXECUTOR=slurm JOBS=16 GPUS=1 PARTITION=gpu TIME=600   (a Slurm job array)
-#   make runs EXECUTOR=local JOBS=2                                                (processes here)
+#   make runs EXECUTOR=local JOBS=2 THREADS=1                                      (processes here)
 #   make runs PROFILE=paper DRY_RUN=1                                              (what, and its cost)
 EXECUTOR ?= local
 runs: $(INSTALLED)
-	$(PY) -m landscape_core runs --profile $(PROFILE) --executor $(EXECUTOR) $(if $(JOBS),--jobs $(JOBS)) \
+	$(PY) -m landscape_core runs --profile $(PROFILE) --executor $(EXECUTOR) $(if $(JOBS),--jobs $(JOBS)) $(if $(THREADS),--threads $(THREADS)) \
 	  $(if $(GPUS),--gpus $(GPUS)) $(if $(PARTITION),--partition $(PARTITION)) $(if $(TIME),--time-min $(TIME)) \
 	  $(if $(DRY_RUN),--dry-run) $(SET:%=--set %)
 
