@@ -19,13 +19,13 @@ PACKAGE := $(shell find landscape_core -name '*.py')
 ZOO_USERS := 03_hessian 04_cosine_similarity 06_connectivity 07_local_lipschitzness
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
 
-.PHONY: help setup reproduce runs test lint unit nbval report report-test lab notebooks sync bench pilot clean check-params check-profile summary
+.PHONY: help setup reproduce runs test lint unit nbval report report-test paper-dryrun lab notebooks sync bench pilot clean check-params check-profile summary
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 
 help:
 	@sed -n '2,4p' Makefile | sed 's/^# *//'
-	@echo "other targets: runs report lab notebooks sync bench pilot clean setup check-params summary"
+	@echo "other targets: runs report paper-dryrun lab notebooks sync bench pilot clean setup check-params summary"
 
 # --- environment ---------------------------------------------------------------------------------
 $(INSTALLED): pyproject.toml
@@ -83,14 +83,14 @@ summary: | $(INSTALLED)
 	@$(PY) -m landscape_core summary --profile $(PROFILE)
 
 # --- tests ---------------------------------------------------------------------------------------
-test: lint unit nbval report-test
+test: lint unit nbval report-test paper-dryrun
 
 # The floors of landscape_core (pyproject.toml, [tool.importlinter]): no import from a floor above.
 lint: $(INSTALLED)
 	$(VENV)/bin/lint-imports
 
 unit: $(INSTALLED)
-	$(PY) -m pytest tests -q --ignore=tests/browser
+	$(PY) -m pytest tests -q --ignore=tests/browser --ignore=tests/dryrun
 
 nbval: $(INSTALLED)
 	$(PY) -m pytest $(NBVAL) notebooks -q
@@ -99,6 +99,11 @@ nbval: $(INSTALLED)
 report-test: $(INSTALLED)
 	$(PY) -m landscape_core report --profile smoke
 	$(PY) -m pytest tests/browser -q
+
+# The paper profile end to end at tiny sizes (params/paper/dry_run.yaml) on MNIST / CIFAR10 files written in
+# torchvision's formats, downloads off, in a scratch folder: a paper-profile mistake fails here, not on a GPU.
+paper-dryrun: $(INSTALLED)
+	$(PY) -m pytest tests/dryrun -q
 
 # outputs/$(PROFILE)/report/index.html: every claim, figure, table and run, and the notebooks as HTML.
 report: $(INSTALLED)

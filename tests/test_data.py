@@ -2,11 +2,6 @@
 torchvision loaders on tiny files written in the real on-disk formats (IDX, CIFAR pickle batches)."""
 from __future__ import annotations
 
-import hashlib
-import pickle
-import struct
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -15,6 +10,7 @@ import torchvision.datasets as tvd
 from landscape_core.data import (DatasetSpec, DatasetUnavailable, Split, augment_cifar, batches, dataset_info,
                                  load_data)
 from landscape_core.core.spec import ParameterError
+from landscape_core.data.formats import point_cifar10_checksums, write_cifar10, write_mnist
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -122,27 +118,9 @@ def test_augment_cifar_is_a_padded_crop_with_flip():
 # ---------------------------------------------------------------------------------------------------
 # tiny files in the real formats, loaded through torchvision
 
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    """IDX (big-endian): magic 0x0000 08 <ndim>, one int32 per dimension, then uint8 data."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def _write_mnist_like(raw: Path, rng: np.random.Generator, n_train: int = 30, n_test: int = 20) -> dict:
-    arrays = {}
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        labels = np.arange(n) % 10
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
-        arrays[prefix] = (images, labels)
-    return arrays
-
-
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashionmnist", "FashionMNIST")])
 def test_mnist_idx_files_load_through_torchvision(tmp_path, name, folder):
-    arrays = _write_mnist_like(tmp_path / folder / "raw", np.random.default_rng(0))
+    arrays = write_mnist(tmp_path, seed=0, folder=folder)
     train, test = load_data(DatasetSpec(name=name, root=str(tmp_path)))
     assert train.x.shape == (30, 1, 28, 28) and test.x.shape == (20, 1, 28, 28)
     assert train.x.dtype == torch.float32 and train.y.dtype == torch.int64
@@ -154,44 +132,20 @@ def test_mnist_idx_files_load_through_torchvision(tmp_path, name, folder):
 
 
 def test_relative_root_resolves_against_repo_root(tmp_path, monkeypatch):
-    _write_mnist_like(tmp_path / "somewhere" / "MNIST" / "raw", np.random.default_rng(1))
+    write_mnist(tmp_path / "somewhere", seed=1)
     monkeypatch.setenv("LANDSCAPE_ROOT", str(tmp_path))
     monkeypatch.chdir(tmp_path.parent)  # the working directory must not matter
     train, _ = load_data(DatasetSpec(name="mnist", root="somewhere"))
     assert train.n == 30
 
 
-def _write_cifar(folder: Path, rng: np.random.Generator, per_batch: int = 4) -> dict:
-    """cifar-10-batches-py: pickled dicts with 'data' (uint8 [n, 3072], channel-major) and 'labels'."""
-    folder.mkdir(parents=True)
-    arrays = {}
-    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
-        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
-        labels = [(i * per_batch + k) % 10 for k in range(per_batch)]
-        entry = {"batch_label": f"batch {i}", "labels": labels, "data": data,
-                 "filenames": [f"img{k}.png" for k in range(per_batch)]}
-        (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
-        arrays[name] = (data, labels)
-    meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                            "truck"], "num_cases_per_batch": per_batch, "num_vis": 3072}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
-    return arrays
-
-
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
 def test_cifar10_pickle_batches_load_through_torchvision(tmp_path, monkeypatch):
-    folder = tmp_path / "cifar-10-batches-py"
-    arrays = _write_cifar(folder, np.random.default_rng(0))
+    arrays, md5 = write_cifar10(tmp_path, per_batch=4, seed=0)
     # torchvision checks each file's md5 against the real CIFAR10 release; point its checksum table at
     # our tiny files so that the unmodified loader (integrity check included) reads them.
-    monkeypatch.setattr(tvd.CIFAR10, "train_list", [[f"data_batch_{k}", _md5(folder / f"data_batch_{k}")]
-                                                    for k in range(1, 6)])
-    monkeypatch.setattr(tvd.CIFAR10, "test_list", [["test_batch", _md5(folder / "test_batch")]])
-    monkeypatch.setattr(tvd.CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names",
-                                              "md5": _md5(folder / "batches.meta")})
+    for attr in ("train_list", "test_list", "meta"):
+        monkeypatch.setattr(tvd.CIFAR10, attr, getattr(tvd.CIFAR10, attr))    # restored after the test
+    point_cifar10_checksums(md5)
     train, test = load_data(DatasetSpec(name="cifar10", root=str(tmp_path)))
     assert train.x.shape == (20, 3, 32, 32) and test.x.shape == (4, 3, 32, 32)
     assert train.x.is_contiguous() and train.x.dtype == torch.float32
@@ -204,7 +158,7 @@ def test_cifar10_pickle_batches_load_through_torchvision(tmp_path, monkeypatch):
 
 
 def test_cifar10_with_wrong_checksums_is_unavailable(tmp_path):
-    _write_cifar(tmp_path / "cifar-10-batches-py", np.random.default_rng(0))
+    write_cifar10(tmp_path, seed=0)
     with pytest.raises(DatasetUnavailable, match="cifar10"):
         load_data(DatasetSpec(name="cifar10", root=str(tmp_path)))
 

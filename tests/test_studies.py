@@ -70,6 +70,67 @@ def test_pas_specs_follow_the_paper():
         PASParams(lrs=(1.0e-3,), training=TrainingParams(lr=1.0e-2))
 
 
+def test_table1_tasks_train_the_paper_rows():
+    """05's CIFAR10 rows: each scheduler without and with resets (lr and eps restart, 3 period ends kept),
+    the lr decaying at the milestones of the run or of each period, warm-ups to 2 x eps (16/255)."""
+    P = PASParams(n_test=100, tasks=({"name": "cifar10_vgg", "training": {"arch": "vgg16"}}, {}))
+    vgg, res = P.tasks
+    assert (vgg.training.dataset, vgg.training.arch, vgg.training.width, vgg.training.optimizer) == \
+        ("cifar10", "vgg16", 8, "sgd")
+    assert res.name == "cifar10_resnet18" and res.training.arch == "resnet18" and res.eps == pytest.approx(8 / 255)
+    plain, periodic = pas.task_spec(res, "cosine", 0, False), pas.task_spec(res, "cosine", 0, True)
+    assert plain.augment and plain.optimizer == "sgd" and plain.attack.steps == 10
+    assert plain.attack.step_size == pytest.approx(2 / 255)
+    assert plain.eps_max == pytest.approx(16 / 255) and pas.task_spec(res, "constant", 0, False).eps_max is None
+    assert plain.periodic == () and plain.snapshots == ()
+    assert periodic.periodic == (100.0, 150.0) and periodic.snapshots == (100, 150, 200)
+    lr = periodic.lr_spec
+    assert schedule_value(plain.lr_spec, 99.9) == pytest.approx(0.1)
+    assert schedule_value(plain.lr_spec, 100.0) == pytest.approx(0.01)       # lr / 10 at 100 and 150 of 200
+    assert schedule_value(plain.lr_spec, 150.0) == pytest.approx(0.001)
+    assert schedule_value(lr, 50.0) == pytest.approx(0.01) and schedule_value(lr, 100.0) == pytest.approx(0.1)
+    assert schedule_value(lr, 125.0) == pytest.approx(0.01)                  # within the second period
+    assert schedule_value(periodic.eps_spec, 100.0) == 0.0                   # eps restarts with the period
+    specs = P.training_specs()
+    assert sum(s.data.name == "cifar10" for s in specs) == 2 * 2 * 3 * P.seeds
+    assert len({run_key(s) for s in specs}) == len(specs)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (dict(tasks=({"name": "a b"},)), "letters, digits"),
+    (dict(tasks=({"name": "a"}, {"name": "a"})), "its own name"),
+    (dict(tasks=({"resets": [150, 100]},)), "strictly increasing"),
+    (dict(tasks=({"resets": [100, 200]},)), "< training.epochs = 200"),
+    (dict(tasks=({"periodic_lr": [True, True]},)), "repeat"),
+    (dict(tasks=({"traning": {}},)), "did you mean 'training'"),
+    (dict(tasks=({"name": "small", "training": {"dataset": "mnist5k", "arch": "lenet"}},), n_test=5000,
+          training={"dataset": "mnist", "n_train": None}), "the test set of task small"),
+])
+def test_table1_tasks_are_validated(change, fragment):
+    with pytest.raises(ParameterError, match=fragment):
+        PASParams(**{"n_test": 100, **change})
+
+
+def test_fig2_tasks_train_a_zoo_each():
+    G = GradientDynamicsParams(tasks=({"training": {"n_train": 600, "epochs": 3, "width": 1}},))
+    task = G.tasks[0]
+    assert task.eps_list[-1] == pytest.approx(8 / 255) and task.training.dataset == "cifar10"
+    cifar = [s for s in G.training_specs() if s.data.name == "cifar10"]
+    assert [s.attack.eps for s in cifar] == pytest.approx(list(task.eps_list))
+    assert all(s.model.arch == "resnet18" and s.seed == G.seed for s in cifar)
+    with pytest.raises(ParameterError, match="updates of each run of task cifar10_resnet18"):
+        GradientDynamicsParams(first_n=6, tasks=({"training": {"n_train": 100, "epochs": 3}},))
+
+
+def test_a_list_of_tasks_round_trips_and_leaves_old_digests_alone():
+    P = PASParams(n_test=100, tasks=({"name": "cifar10_vgg", "training": {"arch": "vgg16"}},))
+    plain = P.to_dict()
+    assert plain["tasks"][0]["training"]["arch"] == "vgg16"                   # plain data, not specs
+    assert PASParams.from_params(plain) == P and PASParams.from_params(plain).digest() == P.digest()
+    assert "tasks" not in PASParams()._digest_dict()                          # added at its default: old keys kept
+    assert P.digest() != P.replace(tasks=()).digest()
+
+
 class _StubRun:
     """What :func:`health` reads of a run: its model, probes, width, batch size and data set."""
 

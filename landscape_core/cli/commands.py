@@ -1,5 +1,6 @@
 """The commands of ``python -m landscape_core`` beyond running notebooks: ``report`` (the HTML report),
-``diagnose`` (one model's diagnostics) and ``runs`` (a profile's training runs through submitit)."""
+``diagnose`` (one model's diagnostics), ``runs`` (a profile's training runs through submitit) and ``dry-run``
+(a profile's notebooks at tiny sizes)."""
 from __future__ import annotations
 
 import sys
@@ -10,7 +11,7 @@ from ..core.spec import ParameterError
 from ..studies import NOTEBOOKS
 from .runner import ParamsError, load_params, parse_overrides, spec_class
 
-__all__ = ["report", "diagnose", "runs"]
+__all__ = ["report", "diagnose", "runs", "dry_run"]
 
 
 def report(args) -> int:
@@ -108,3 +109,9 @@ def runs(args) -> int:
     print(f"{len(outcomes)} jobs: {trained} trained, {len(outcomes) - trained - len(failed)} found complete, "
           f"{len(failed)} failed")
     return 1 if failed else 0
+
+
+def dry_run(args) -> int:
+    """Every notebook of a profile end to end at tiny sizes (:mod:`.dryrun`)."""
+    from . import dryrun
+    return dryrun.main(args)

@@ -5,6 +5,7 @@
     python -m landscape_core check-params
     python -m landscape_core summary --profile quick
     python -m landscape_core stale
+    python -m landscape_core dry-run --profile paper --tiny-data
 
 ``run`` validates ``params/<profile>/<name>.yaml`` against the notebook's spec (``studies.NOTEBOOKS``)
 *before* starting a kernel, executes the jupytext ``.py`` with papermill into a scratch file and moves
@@ -359,7 +360,7 @@ def _cmd_pilot(args) -> int:
 
 
 def main(argv=None) -> int:
-    from . import commands       # the report, diagnose and runs commands (they use this module's loaders)
+    from . import commands       # the report, diagnose, runs and dry-run commands (they use this module's loaders)
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     parser = argparse.ArgumentParser(prog="python -m landscape_core", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -416,6 +417,13 @@ def main(argv=None) -> int:
     p.add_argument("--dry-run", action="store_true", help="list what would be submitted, with its cost")
     p.add_argument("--no-wait", action="store_true", help="slurm: return after submitting")
     p.set_defaults(func=commands.runs)
+    p = sub.add_parser("dry-run", help="every notebook of a profile end to end at tiny sizes (params/<profile>/dry_run.yaml)")
+    p.add_argument("--profile", default="paper", choices=PROFILES)
+    p.add_argument("--tiny-data", action="store_true",
+                   help="read small MNIST / CIFAR10 files written in torchvision's formats, not data/")
+    p.add_argument("--keep", help="the scratch project folder (kept; default: a new temporary folder)")
+    p.add_argument("--notebooks", nargs="+", help="only these notebooks (default: all, in order)")
+    p.set_defaults(func=commands.dry_run)
     sub.add_parser("git-filter", help="configure the nbstripout git filter for the reference notebooks"
                    ).set_defaults(func=lambda args: 0 if install_git_filter() else 0)
     sub.add_parser("stale", help="list reference notebooks out of date with their .py").set_defaults(func=_cmd_stale)

@@ -184,7 +184,8 @@ def describe(todo: dict[str, tuple[TrainSpec, list[str]]], store: Path) -> list[
         n, seconds = cost(spec, store)
         rows.append({"run": key, "model": f"{spec.model.arch}-{spec.model.width}", "data": spec.data.name,
                      "eps": spec.attack.eps, "schedule": spec.eps_schedule, "objective": spec.objective,
-                     "lr": spec.lr, "seed": spec.seed, "epochs": spec.epochs, "passes": n,
+                     "lr": spec.lr, "resets": ", ".join(f"{r:g}" for r in spec.periodic) or "-", "seed": spec.seed,
+                     "epochs": spec.epochs, "passes": n,
                      "est. minutes": "?" if seconds is None else round(seconds / 60, 1), "for": ", ".join(names)})
     return rows
 

@@ -13,8 +13,8 @@ Declare a spec with ordinary dataclass fields and attach constraints with :func:
         norm: str = param("linf", choices=("linf", "l2"))
         eps_grid: tuple[float, ...] = param((0.0, 0.1), each=dict(ge=0.0))
 
-Supported field types: ``bool``, ``int``, ``float``, ``str``, ``tuple[T, ...]`` of those, ``T | None``,
-and nested ``Spec`` subclasses (given as a mapping).  Lists from YAML become tuples so that specs are
+Supported field types: ``bool``, ``int``, ``float``, ``str``, ``T | None``, nested ``Spec`` subclasses
+(given as a mapping), and ``tuple[T, ...]`` of any of those (a list of tasks is a tuple of specs).  Lists from YAML become tuples so that specs are
 hashable and their hash is stable.
 """
 from __future__ import annotations
@@ -153,6 +153,15 @@ def check_names(given, allowed, where: str = "") -> None:
                                  f"{hint}known parameters: {', '.join(sorted(allowed))}", where)
 
 
+def _export(value: Any, method) -> Any:
+    """A field's value as plain data: a spec through ``method``, a tuple as a list (of exported values)."""
+    if isinstance(value, Spec):
+        return method(value)
+    if isinstance(value, tuple):
+        return [_export(v, method) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Spec:
     """Base class of all validated parameter sets (frozen dataclasses)."""
@@ -209,7 +218,7 @@ class Spec:
         out = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            out[f.name] = v.to_dict() if isinstance(v, Spec) else (list(v) if isinstance(v, tuple) else v)
+            out[f.name] = _export(v, Spec.to_dict)
         return out
 
     def replace(self, **changes):
@@ -227,7 +236,7 @@ class Spec:
             v = getattr(self, f.name)
             if f.metadata.get("added") and v == f.default:
                 continue
-            out[f.name] = v._digest_dict() if isinstance(v, Spec) else (list(v) if isinstance(v, tuple) else v)
+            out[f.name] = _export(v, Spec._digest_dict)
         return out
 
     @classmethod

@@ -7,9 +7,10 @@ from typing import Any, Mapping, Sequence
 from ..analysis.robustness import TABLE1_COLUMNS
 from .claims import fmt
 from .paper import PAPER_TABLE1, compare_with_paper, paper_format, paper_task
-from .tables import format_table, relabel
+from .tables import format_table, relabel, results_table
 
-__all__ = ["health", "zoo_table", "spectra_table", "landscape_summary", "fig5_table", "table1", "paper_comparison"]
+__all__ = ["health", "zoo_table", "spectra_table", "landscape_summary", "fig5_table", "table1", "paper_comparison",
+           "task_table1"]
 
 
 def health(runs: Mapping[Any, Any]) -> str:
@@ -81,3 +82,14 @@ def paper_comparison(table: Sequence[Mapping[str, Any]], dataset: str, arch: str
     if ran:
         text += "\n(columns by the paper's names; ours ran " + ", ".join(f"{n} for {c}" for c, n in ran.items()) + ")"
     return text
+
+
+def task_table1(result, labels: Mapping[str, str] | None = None, label: str = "ours") -> str:
+    """05: one task's Table 1 rows (a :class:`~landscape_core.studies.pas.TaskResult`) and, below, the
+    paper's rows of the same task beside ours."""
+    T = result.task.training
+    table = results_table(result.rows)
+    head = (f"{result.task.name}: {T.dataset} {T.arch}-{T.width}, eps {result.task.eps:.4g}, {T.epochs} epochs, "
+            f"{T.optimizer} lr {T.lr:g} ({result.task.lr_schedule}), resets at "
+            + ", ".join(f"{r:g}" for r in result.task.resets))
+    return "\n".join([head, table1(table, labels), paper_comparison(table, T.dataset, T.arch, label, labels)])

@@ -158,6 +158,8 @@ def similarity_rows(results: Mapping[str, Mapping[str, SimilarityResult]], *, di
         frozenset(sets), "Error(%)")
     rows = []
     for label, group in results.items():
+        if not group:          # no model analysed (every one a constant classifier)
+            continue
         first = next(iter(group.values()))
         for i, a in enumerate(first.a_values):
             row = {"v": label if i == 0 else "", "a": f"{a:g}"}

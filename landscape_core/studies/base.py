@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,7 +23,7 @@ from ..data import DATASETS, DatasetSpec
 from ..models import IMAGE_ARCHS, ModelSpec
 from ..training import OPTIMIZERS, TrainSpec
 
-__all__ = ["NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "increasing", "at_most"]
+__all__ = ["NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "Task", "PAPER_CIFAR10", "increasing", "at_most"]
 
 
 def increasing(name: str, values, where: str, strict: bool = False) -> None:
@@ -143,6 +144,34 @@ class ZooParams(Spec):
 
     def specs(self) -> dict[float, TrainSpec]:
         return {float(e): self.spec(float(e)) for e in self.eps_list}
+
+
+# The paper's CIFAR10 setting (Sec 4-5, App C.1; the original code's SGD command): ResNet18-8, PGD-10 with
+# step 2/255 at 8/255 (step ratio 0.25), SGD lr 0.1 (momentum 0.9), 200 epochs, augmentation (cifar10).
+PAPER_CIFAR10 = TrainingParams(dataset="cifar10", n_train=None, arch="resnet18", width=8, pgd_steps=10,
+                               step_ratio=0.25, optimizer="sgd", lr=0.1, epochs=200)
+
+
+@dataclass(frozen=True)
+class Task(Spec):
+    """One task of a notebook that covers several (a data set, a network, how it trains): the base of
+    02's :class:`~landscape_core.studies.gradient_dynamics.ZooTask` and 05's
+    :class:`~landscape_core.studies.pas.Table1Task`.  Its name labels its rows, tables, figures and claims."""
+
+    name: str = param("cifar10_resnet18", doc="label of the task's tables, figures and claims")
+    training: TrainingParams = param(PAPER_CIFAR10, doc="how the task's models are trained (default: the "
+                                                        "paper's CIFAR10 ResNet18-8)")
+
+    def validate(self):
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
+            raise ParameterError("name", self.name, "may hold letters, digits, _ and - only", f"task {self.name}")
+
+    @staticmethod
+    def check_list(tasks, where: str) -> None:
+        """A notebook's list of tasks: each name once."""
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            raise ParameterError("tasks", names, "each task needs its own name", where)
 
 
 class UsesZoo:

@@ -12,9 +12,26 @@ from ..analysis.dynamics import Health, Windows, health, windows
 from ..core.spec import param
 from ..data import Split, load_data
 from ..training import Run, get_or_train
-from .base import NotebookParams, TrainingParams, ZooParams, at_most, increasing
+from .base import NotebookParams, Task, TrainingParams, ZooParams, at_most, increasing
 
-__all__ = ["GradientDynamicsParams", "Zoo", "load_zoo", "ZooRuns", "train_zoo", "width_sweep", "zoo_data"]
+__all__ = ["GradientDynamicsParams", "ZooTask", "Zoo", "load_zoo", "ZooRuns", "train_zoo", "width_sweep", "zoo_data",
+           "train_task_zoos"]
+
+
+@dataclass(frozen=True)
+class ZooTask(Task):
+    """Another task of Fig 2 / Fig 8 (the paper's Fig 2: CIFAR10 ResNet18-8): one model per budget, trained
+    like the task says, with the same seed and the notebook's windows."""
+
+    eps_list: tuple[float, ...] = param((0.0, 2 / 255, 4 / 255, 6 / 255, 8 / 255), each=dict(ge=0.0), min_len=2,
+                                        doc="training budgets")
+
+    def validate(self):
+        super().validate()
+        increasing("eps_list", self.eps_list, f"task {self.name}", strict=True)
+
+    def zoo(self, seed: int) -> ZooParams:
+        return ZooParams(training=self.training, eps_list=self.eps_list, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -28,6 +45,8 @@ class GradientDynamicsParams(NotebookParams):
     stall_eps: float = param(0.4, ge=0.0, doc="budget of the width sweep (C.2.4)")
     stall_widths: tuple[int, ...] = param((1, 2, 4), each=dict(ge=1), min_len=2, doc="widths of the sweep")
     stall_epochs: int = param(1, ge=1)
+    tasks: tuple[ZooTask, ...] = param((), added=True, doc="Fig 2 on other tasks (the paper's CIFAR10 ResNet18-8); "
+                                                           "notebooks 03, 04 and 06 analyse the first zoo")
 
     def validate(self):
         increasing("eps_list", self.eps_list, "02_gradient_dynamics", strict=True)
@@ -36,6 +55,10 @@ class GradientDynamicsParams(NotebookParams):
         for name in ("first_n", "last_n"):
             at_most(name, getattr(self, name), n, f"the updates of each run ({self.training.epochs} epochs)",
                     "02_gradient_dynamics")
+            for t in self.tasks:
+                at_most(name, getattr(self, name), t.training.updates(),
+                        f"the updates of each run of task {t.name} ({t.training.epochs} epochs)", "02_gradient_dynamics")
+        Task.check_list(self.tasks, "02_gradient_dynamics")
 
     def zoo(self) -> ZooParams:
         """The models of this notebook, as notebooks 03, 04 and 06 receive them."""
@@ -43,8 +66,9 @@ class GradientDynamicsParams(NotebookParams):
 
     def training_specs(self) -> list:
         zoo = self.zoo()
-        return list(zoo.specs().values()) + [zoo.spec(self.stall_eps, width=w, epochs=self.stall_epochs)
-                                             for w in self.stall_widths]
+        return (list(zoo.specs().values()) + [zoo.spec(self.stall_eps, width=w, epochs=self.stall_epochs)
+                                              for w in self.stall_widths]
+                + [spec for t in self.tasks for spec in t.zoo(self.seed).specs().values()])
 
 
 @dataclass
@@ -98,3 +122,9 @@ def width_sweep(P: GradientDynamicsParams, store: Path, *, device="cpu",
     data = data or zoo_data(zoo)
     return [health(get_or_train(zoo.spec(P.stall_eps, width=w, epochs=P.stall_epochs), store, device=device,
                                 progress=P.progress, data=data), data[0], device) for w in P.stall_widths]
+
+
+def train_task_zoos(P: GradientDynamicsParams, store: Path, *, device="cpu") -> dict[str, ZooRuns]:
+    """Fig 2 on each of ``P.tasks``: its zoo trained (or loaded) and its windows, by task name."""
+    return {t.name: train_zoo(t.zoo(P.seed), store, first_n=P.first_n, last_n=P.last_n, device=device,
+                              progress=P.progress) for t in P.tasks}

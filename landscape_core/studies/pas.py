@@ -23,13 +23,47 @@ from ..analysis.stats import mean_std
 from ..core.spec import ParameterError, param
 from ..data import Split, load_data
 from ..training import ScheduleSpec, TrainSpec, get_or_train
-from .base import NotebookParams, TrainingParams, at_most, increasing
+from .base import NotebookParams, Task, TrainingParams, at_most, increasing
 
-__all__ = ["PASParams", "SCHEDULERS", "EPS_MAX_RATIO", "period_resets", "run_spec", "grid", "PASResult", "run",
-           "table_models", "transfer_spec", "attack_grid", "scheduler_means", "masking"]
+__all__ = ["PASParams", "Table1Task", "SCHEDULERS", "EPS_MAX_RATIO", "period_resets", "run_spec", "grid", "PASResult",
+           "run", "table_models", "transfer_spec", "attack_grid", "scheduler_means", "masking", "task_spec",
+           "TaskResult", "run_tasks"]
 
 SCHEDULERS = ("constant", "cosine", "linear")
 EPS_MAX_RATIO = {"constant": None, "cosine": 1.5, "linear": 2.0}   # MNIST: 0.6 / 0.4 and 0.8 / 0.4
+
+
+@dataclass(frozen=True)
+class Table1Task(Task):
+    """Another task of Table 1 (the paper's CIFAR10 rows): its data, network, budget and schedules.
+
+    Every scheduler is trained without (``periodic_lr`` holds false: the final model is evaluated) and
+    with (true) resets of the learning rate and the budget at ``resets`` (the paper: after 100 and 150 of
+    200 epochs), whose rows are the ensemble of the period-end models.  The learning rate follows
+    ``lr_schedule`` over the run, or over each period when it resets (milestones are fractions of it:
+    0.5, 0.75 decay after 100 and 150 of 200 epochs, the original code's jump schedule).  The warm-ups
+    rise to ``eps_max_ratio`` x eps (CIFAR10: 16/255), clipped at eps."""
+
+    eps: float = param(8 / 255, gt=0.0, doc="target budget")
+    eps_max_ratio: float = param(2.0, ge=1.0, doc="warm-up eps_max / eps (cosine and linear)")
+    lr_schedule: str = param("step", choices=("constant", "step", "cosine_anneal"),
+                             doc="learning rate over the run, or over each period when it resets")
+    lr_milestones: tuple[float, ...] = param((0.5, 0.75), each=dict(gt=0.0, lt=1.0),
+                                             doc="step decays, as fractions of the run or period")
+    resets: tuple[float, ...] = param((100.0, 150.0), each=dict(gt=0.0), min_len=1,
+                                      doc="epochs at which the periodic rows reset lr and eps")
+    periodic_lr: tuple[bool, ...] = param((False, True), min_len=1,
+                                          doc="rows without (false) and with (true) the periodic learning rate")
+
+    def validate(self):
+        super().validate()
+        where = f"task {self.name}"
+        increasing("resets", self.resets, where, strict=True)
+        if self.resets[-1] >= self.training.epochs:
+            raise ParameterError("resets", list(self.resets), f"must be < training.epochs = {self.training.epochs}",
+                                 where)
+        if len(set(self.periodic_lr)) != len(self.periodic_lr):
+            raise ParameterError("periodic_lr", list(self.periodic_lr), "must not repeat a value", where)
 
 
 @dataclass(frozen=True)
@@ -57,6 +91,8 @@ class PASParams(NotebookParams):
                                         doc="step-size grid, restarts, L2 and transfer columns (reviewer 1)")
     masking: MaskingSpec = param(MaskingSpec(n_examples=20, iterations=(5, 20, 100), sweep_steps=10,
                                              square_queries=100), added=True, doc="gradient-masking check")
+    tasks: tuple[Table1Task, ...] = param((), added=True, doc="Table 1's other tasks (the paper: CIFAR10 VGG16-8 "
+                                                             "and ResNet18-8), evaluated with the same attacks")
 
     def validate(self):
         if self.training.lr not in self.lrs:
@@ -65,6 +101,9 @@ class PASParams(NotebookParams):
         increasing("lrs", self.lrs, "05_pas_table1", strict=True)
         at_most("n_test", self.n_test, self.training.test_size, "the test set", "05_pas_table1")
         at_most("masking.n_examples", self.masking.n_examples, self.n_test, "n_test", "05_pas_table1")
+        Task.check_list(self.tasks, "05_pas_table1")
+        for t in self.tasks:
+            at_most("n_test", self.n_test, t.training.test_size, f"the test set of task {t.name}", "05_pas_table1")
 
     @property
     def table_lr(self) -> float:
@@ -78,7 +117,9 @@ class PASParams(NotebookParams):
     def training_specs(self) -> list[TrainSpec]:
         return ([run_spec(self, *cell) for cell in grid(self)]
                 + [run_spec(self, self.periodic_scheduler, self.table_lr, self.seed + k, periodic=True)
-                   for k in range(self.seeds)] + [transfer_spec(self)])
+                   for k in range(self.seeds)] + [transfer_spec(self)]
+                + [task_spec(t, s, self.seed + k, p) for t in self.tasks for p in t.periodic_lr for s in SCHEDULERS
+                   for k in range(self.seeds)])
 
     def suite(self) -> EvalSuite:
         return self.eval_spec().suite(self.training.dataset, self.eps, self.training.attack(self.eps))
@@ -234,3 +275,59 @@ def masking(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split
     data = data or load_data(P.training.data_spec())
     x, y = data[1].x[: P.n_test].to(device), data[1].y[: P.n_test].to(device)
     return masking_checks(table_models(P, store, device=device, data=data), x, y, P.eps, P.masking)
+
+
+def task_spec(task: Table1Task, scheduler: str, seed: int, periodic: bool) -> TrainSpec:
+    """The training run of one Table 1 row of ``task``: ``scheduler``'s warm-up, with or without resets."""
+    T = task.training
+    resets = tuple(task.resets) if periodic else ()
+    return T.spec(task.eps, seed=seed, eps_schedule=scheduler,
+                  eps_max=None if scheduler == "constant" else task.eps_max_ratio * task.eps,
+                  lr_schedule=task.lr_schedule, lr_milestones=tuple(task.lr_milestones), periodic=resets,
+                  snapshots=tuple(int(r) for r in resets) + (T.epochs,) if periodic else ())
+
+
+@dataclass
+class TaskResult:
+    """The Table 1 rows of one task (final model without resets, ensemble of the period ends with them;
+    one row per seed) and how each row's training run ended."""
+
+    task: Table1Task
+    rows: list[dict]
+    row_health: list[Health]
+
+    def mean(self, periodic: bool, scheduler: str, column: str = "PGD") -> float:
+        """Mean over seeds of ``column`` in the rows of ``scheduler`` with / without the periodic lr."""
+        vals = [r[column] for r in self.rows if r["periodic"] == ("Yes" if periodic else "No")
+                and r["scheduler"] == scheduler.capitalize()]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    def runs(self, periodic: bool | None = None, scheduler: str | None = None) -> dict[str, Health]:
+        """Health of the task's runs (with / without the periodic lr, of one scheduler, or all), labelled."""
+        return {f"{self.task.name} {r['scheduler']} periodic={r['periodic']} seed={r['seed']}": h
+                for r, h in zip(self.rows, self.row_health)
+                if periodic in (None, r["periodic"] == "Yes") and scheduler in (None, r["scheduler"].lower())}
+
+
+def run_tasks(P: PASParams, store: Path, *, device="cpu") -> list[TaskResult]:
+    """Train (run store) and evaluate every row of each of ``P.tasks`` under the Table 1 suite, on the
+    first ``n_test`` test images of the task's data set."""
+    out = []
+    for task in P.tasks:
+        data = load_data(task.training.data_spec())
+        x, y = data[1].x[: P.n_test], data[1].y[: P.n_test]
+        suite = P.eval_spec().suite(task.training.dataset, task.eps, task.training.attack(task.eps))
+        rows, healths = [], []
+        for periodic in task.periodic_lr:
+            for s in SCHEDULERS:
+                for k in range(P.seeds):
+                    run_k = get_or_train(task_spec(task, s, P.seed + k, periodic), store, device=device,
+                                         progress=P.progress, data=data)
+                    model = Ensemble(run_k.snapshots(device)) if periodic else run_k.model(device=device)
+                    res = evaluate(model, x, y, suite, batch_size=P.eval_batch_size, seed=P.seed,
+                                   progress=P.progress)
+                    rows.append({"periodic": "Yes" if periodic else "No", "scheduler": s.capitalize(),
+                                 "model": "ensemble" if periodic else "final", "seed": P.seed + k, **res.row()})
+                    healths.append(health(run_k, data[0], device))
+        out.append(TaskResult(task, rows, healths))
+    return out
