@@ -67,3 +67,12 @@ def test_a_sizes_file_naming_no_notebook_is_refused(tmp_path, monkeypatch):
     (folder / "dry_run.yaml").write_text("05_pas_tabel1:\n  n_test: 5\n")
     with pytest.raises(ParameterError, match="05_pas_tabel1"):
         dry_params("paper", source=tmp_path)
+
+
+@pytest.mark.parametrize("argv, fragment", [(["--notebooks", "05_pas_tabel1"], "--notebooks"),
+                                             (["--profile", "quick"], "dry_run.yaml")])
+def test_a_rejected_dry_run_writes_nothing(tmp_path, argv, fragment, capsys):
+    from landscape_core.cli.runner import main
+    keep = tmp_path / "scratch"
+    assert main(["dry-run", "--keep", str(keep), *argv]) == 2
+    assert fragment in capsys.readouterr().err and not keep.exists()

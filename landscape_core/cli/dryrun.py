@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -86,7 +86,8 @@ def dry_params(profile: str, source: Path | None = None) -> dict[str, dict]:
     folder = source / "params" / profile
     sizes_path = folder / SIZES_FILE
     if not sizes_path.exists():
-        raise SystemExit(f"missing {sizes_path.relative_to(source)}: the sizes a dry run of '{profile}' overrides")
+        raise ParameterError("--profile", profile, f"needs params/{profile}/{SIZES_FILE}, the sizes its dry run "
+                             "overrides (the paper profile has one)")
     sizes = read_yaml(sizes_path.read_text(), str(sizes_path.relative_to(source))) or {}
     unknown = [n for n in sizes if n not in NOTEBOOKS]
     if unknown:
@@ -129,16 +130,22 @@ def prepare(root: Path, profile: str = "paper", tiny_data: bool = True) -> dict[
     return env
 
 
-def dry_run(root: Path, profile: str = "paper", *, tiny_data: bool = True, notebooks: list[str] | None = None,
-            log=print) -> dict[str, float]:
-    """Prepare ``root`` and run the notebooks there; ``{notebook: seconds}``.  Raises ``RuntimeError``
-    naming the first notebook that fails (its executed copy is in ``<root>/outputs/<profile>/failed/``)."""
+def _checked(profile: str, notebooks: list[str] | None) -> list[str]:
     if profile not in PROFILES:
         raise ParameterError("--profile", profile, f"must be one of {list(PROFILES)}")
     names = notebooks or list(NOTEBOOKS)
     unknown = [n for n in names if n not in NOTEBOOKS]
     if unknown:
         raise ParameterError("--notebooks", unknown, f"each must be one of {list(NOTEBOOKS)}")
+    dry_params(profile)          # the sizes file and the overrides, checked before anything is written
+    return names
+
+
+def dry_run(root: Path, profile: str = "paper", *, tiny_data: bool = True, notebooks: list[str] | None = None,
+            log=print) -> dict[str, float]:
+    """Prepare ``root`` and run the notebooks there; ``{notebook: seconds}``.  Raises ``RuntimeError``
+    naming the first notebook that fails (its executed copy is in ``<root>/outputs/<profile>/failed/``)."""
+    names = _checked(profile, notebooks)
     source = repo_root()
     root = Path(root).resolve()
     env = {**os.environ, **prepare(root, profile, tiny_data)}
@@ -156,8 +163,9 @@ def dry_run(root: Path, profile: str = "paper", *, tiny_data: bool = True, noteb
 
 def main(args) -> int:
     import tempfile
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix=f"landscape-dry-run-{args.profile}-"))
     try:
+        _checked(args.profile, args.notebooks)       # a rejected command creates no folder
+        root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix=f"landscape-dry-run-{args.profile}-"))
         seconds = dry_run(root, args.profile, tiny_data=args.tiny_data, notebooks=args.notebooks)
     except (ParameterError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)

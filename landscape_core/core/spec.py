@@ -14,8 +14,8 @@ Declare a spec with ordinary dataclass fields and attach constraints with :func:
         eps_grid: tuple[float, ...] = param((0.0, 0.1), each=dict(ge=0.0))
 
 Supported field types: ``bool``, ``int``, ``float``, ``str``, ``T | None``, nested ``Spec`` subclasses
-(given as a mapping), and ``tuple[T, ...]`` of any of those (a list of tasks is a tuple of specs).  Lists from YAML become tuples so that specs are
-hashable and their hash is stable.
+(given as a mapping), and ``tuple[T, ...]`` of any of those (a list of tasks is a tuple of specs).  Lists
+from YAML become tuples so that specs are hashable and their hash is stable.
 """
 from __future__ import annotations
 
