@@ -26,7 +26,7 @@ from ..training import ScheduleSpec, TrainSpec, get_or_train
 from .base import NotebookParams, Task, TrainingParams, at_most, increasing
 
 __all__ = ["PASParams", "Table1Task", "SCHEDULERS", "EPS_MAX_RATIO", "period_resets", "run_spec", "grid", "PASResult",
-           "run", "table_models", "transfer_spec", "attack_grid", "scheduler_means", "masking", "task_spec",
+           "run", "table_models", "transfer_spec", "attack_grid", "scheduler_means", "masking", "scheduled_spec", "task_spec",
            "TaskResult", "run_tasks"]
 
 SCHEDULERS = ("constant", "cosine", "linear")
@@ -121,8 +121,10 @@ class PASParams(NotebookParams):
                 + [task_spec(t, s, self.seed + k, p) for t in self.tasks for p in t.periodic_lr for s in SCHEDULERS
                    for k in range(self.seeds)])
 
-    def suite(self) -> EvalSuite:
-        return self.eval_spec().suite(self.training.dataset, self.eps, self.training.attack(self.eps))
+    def suite(self, task: Table1Task | None = None) -> EvalSuite:
+        """The Table 1 attacks at the notebook's budget, or at ``task``'s (its data set, budget, training PGD)."""
+        T, eps = (task.training, task.eps) if task else (self.training, self.eps)
+        return self.eval_spec().suite(T.dataset, eps, T.attack(eps))
 
 
 def period_resets(epochs: int, periods: int) -> tuple[float, ...]:
@@ -130,14 +132,23 @@ def period_resets(epochs: int, periods: int) -> tuple[float, ...]:
     return tuple(float(round(epochs * k / periods)) for k in range(1, periods))
 
 
-def run_spec(P: PASParams, scheduler: str, lr: float, seed: int, periodic: bool = False) -> TrainSpec:
-    T = P.training
-    ratio = EPS_MAX_RATIO[scheduler]
-    resets = (tuple(P.resets) or period_resets(T.epochs, P.periods)) if periodic else ()
-    return T.spec(P.eps, seed=seed, lr=lr, eps_schedule=scheduler, eps_max=None if ratio is None else ratio * P.eps,
-                  lr_schedule=P.periodic_lr_schedule if periodic else "constant",
-                  lr_milestones=tuple(P.periodic_lr_milestones) if periodic else (), periodic=resets,
+def scheduled_spec(T: TrainingParams, eps: float, scheduler: str, eps_max_ratio: float | None, *, seed: int,
+                   periodic: bool = False, resets: tuple[float, ...] = (), lr: float | None = None,
+                   lr_schedule: str = "constant", lr_milestones: tuple[float, ...] = ()) -> TrainSpec:
+    """The one way to a run of Sec 5: ``scheduler``'s budget (warm-ups to ``eps_max_ratio`` x ``eps``);
+    ``periodic``: lr and eps restart at ``resets`` and the model at every period end is kept."""
+    return T.spec(eps, seed=seed, lr=lr, eps_schedule=scheduler,
+                  eps_max=None if eps_max_ratio is None else eps_max_ratio * eps, lr_schedule=lr_schedule,
+                  lr_milestones=tuple(lr_milestones), periodic=tuple(resets),
                   snapshots=tuple(int(r) for r in resets) + (T.epochs,) if periodic else ())
+
+
+def run_spec(P: PASParams, scheduler: str, lr: float, seed: int, periodic: bool = False) -> TrainSpec:
+    resets = (tuple(P.resets) or period_resets(P.training.epochs, P.periods)) if periodic else ()
+    return scheduled_spec(P.training, P.eps, scheduler, EPS_MAX_RATIO[scheduler], seed=seed, periodic=periodic,
+                          resets=resets, lr=lr,
+                          lr_schedule=P.periodic_lr_schedule if periodic else "constant",
+                          lr_milestones=tuple(P.periodic_lr_milestones) if periodic else ())
 
 
 def grid(P: PASParams) -> list[tuple[str, float, int]]:
@@ -279,12 +290,10 @@ def masking(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split
 
 def task_spec(task: Table1Task, scheduler: str, seed: int, periodic: bool) -> TrainSpec:
     """The training run of one Table 1 row of ``task``: ``scheduler``'s warm-up, with or without resets."""
-    T = task.training
-    resets = tuple(task.resets) if periodic else ()
-    return T.spec(task.eps, seed=seed, eps_schedule=scheduler,
-                  eps_max=None if scheduler == "constant" else task.eps_max_ratio * task.eps,
-                  lr_schedule=task.lr_schedule, lr_milestones=tuple(task.lr_milestones), periodic=resets,
-                  snapshots=tuple(int(r) for r in resets) + (T.epochs,) if periodic else ())
+    return scheduled_spec(task.training, task.eps, scheduler, None if scheduler == "constant" else task.eps_max_ratio,
+                          seed=seed, periodic=periodic, resets=tuple(task.resets) if periodic else (),
+                          lr_schedule=task.lr_schedule,
+                          lr_milestones=task.lr_milestones)
 
 
 @dataclass
@@ -316,7 +325,7 @@ def run_tasks(P: PASParams, store: Path, *, device="cpu") -> list[TaskResult]:
     for task in P.tasks:
         data = load_data(task.training.data_spec())
         x, y = data[1].x[: P.n_test], data[1].y[: P.n_test]
-        suite = P.eval_spec().suite(task.training.dataset, task.eps, task.training.attack(task.eps))
+        suite = P.suite(task)
         rows, healths = [], []
         for periodic in task.periodic_lr:
             for s in SCHEDULERS:
