@@ -17,7 +17,7 @@ SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NAMES := $(notdir $(SOURCES:.py=))
 PACKAGE := $(shell find landscape_core -name '*.py')
 ZOO_USERS := 03_hessian 04_cosine_similarity 06_connectivity 07_local_lipschitzness
-NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
+NBVAL := -p tests.nbval_numbers --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
 
 .PHONY: help setup reproduce runs test lint unit nbval report report-test paper-dryrun lab notebooks sync bench pilot clean check-params check-profile summary
 .NOTPARALLEL:

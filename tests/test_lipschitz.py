@@ -58,6 +58,21 @@ def test_local_lipschitz_of_a_linear_map_approaches_its_closed_form_from_below(o
         local_lipschitz(model, x, 0.1, variant="descent")
 
 
+def test_local_lipschitz_keeps_the_best_step_not_the_last():
+    """The estimate is a lower bound of a maximum: any step's ratio is one, so the ascent reports the
+    largest met, at least the ratio after any shorter ascent from the same start (the last step of a
+    sign ascent oscillates about the maximum and may be below an earlier one)."""
+    g = torch.Generator().manual_seed(1)
+    model = _linear(torch.randn(1, 5, generator=g))
+    x = 0.3 + 0.4 * torch.rand(64, 5, generator=g)
+    runs = {k: local_lipschitz(model, x, 0.1, steps=k, step_size=0.02, generator=torch.Generator().manual_seed(0))
+            for k in range(0, 21)}
+    best_prefix = torch.stack([runs[k] for k in range(0, 21)]).amax(0)
+    assert torch.allclose(runs[20], best_prefix)
+    for k in range(1, 21):                        # so a longer ascent never reports less
+        assert (runs[k] >= runs[k - 1] - 1e-6).all()
+
+
 def test_trades_loss_is_ce_at_the_clean_point_and_larger_elsewhere():
     g = torch.Generator().manual_seed(2)
     clean, y = torch.randn(8, 10, generator=g), torch.randint(0, 10, (8,), generator=g)

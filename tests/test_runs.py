@@ -136,3 +136,34 @@ def test_debug_executor_runs_in_process(tmp_path):
     out = runs.submit(_todo(spec), tmp_path / "runs", runs.ExecutorSpec(executor="debug", device="cpu"),
                       tmp_path / "jobs", log=lambda *_: None)
     assert out[0].error == "" and out[0].trained and is_complete(spec, tmp_path / "runs")
+
+
+def test_a_job_killed_from_outside_is_reported_with_its_cause_not_submitits_last_log_line(tmp_path):
+    spec = _spec(epochs=6, width=2)
+    store = tmp_path / "runs"
+    E = runs.ExecutorSpec(executor="local", jobs=1, device="cpu", threads=1, time_min=10)
+    job = runs._executor(E, tmp_path / "jobs").submit(runs.TrainJob(), spec.to_dict(), str(store), "cpu", 1)
+    last = run_path(spec, store) / "last.pt"
+    t0 = time.time()
+    while not last.exists() and time.time() - t0 < 120:
+        time.sleep(0.05)
+    _kill_tree(job._process.pid)
+    job._process.wait()
+    with pytest.raises(Exception) as err:
+        job.result()
+    assert "Loading pickle" in str(err.value)              # what the report used to show, alone
+    cause = runs.failure_cause(err.value, job.paths.stderr)
+    assert cause.startswith("the job died without a result") and "has not produced any output" in cause
+    assert "Loading pickle" not in cause and "killed from outside" in cause
+
+
+def test_failure_cause_keeps_the_jobs_own_last_stderr_lines(tmp_path):
+    stderr = tmp_path / "0_0_log.err"
+    stderr.write_text("submitit INFO (2026-12-04) - Starting with JobEnvironment\n"
+                      "submitit INFO (2026-12-04) - Loading pickle: /x/0_submitted.pkl\n"
+                      "RuntimeError: DataLoader worker (pid 12) is killed by signal: Killed.\n")
+    err = RuntimeError("Job 1 (task: 0) with path /x/0_result.pkl\nhas not produced any output (state: FAILED)\n"
+                       "Error stream produced:\n----\nsubmitit INFO (2026-12-04) - Loading pickle: /x/0_submitted.pkl")
+    cause = runs.failure_cause(err, stderr)
+    assert "(state: FAILED)" in cause and "killed by signal: Killed" in cause and "Loading pickle" not in cause
+    assert runs.failure_cause(ValueError("Traceback ...\nValueError: bad spec")) == "ValueError: bad spec"

@@ -74,3 +74,18 @@ def test_files_get_the_mode_of_the_umask(tmp_path):
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "b.pt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "c.json").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("name, content", [("final.pt", b"PK\x03\x04trunc"), ("result.json", b'{"history": [')])
+def test_a_damaged_file_of_a_stored_curve_is_named_with_what_to_do(tmp_path, data, name, content):
+    from landscape_core.analysis.curve_training import CurveRunSpec, CurveTrainSpec, get_or_train_curve
+    a = get_or_train(SPEC, tmp_path, data=data)
+    b = get_or_train(SPEC.replace(seed=1), tmp_path, data=data)
+    x, y = data[0].x[:64], data[0].y[:64]
+    spec = CurveRunSpec(start=a.path.name, end=b.path.name, training=CurveTrainSpec(epochs=1, batch_size=32))
+    curve = get_or_train_curve(spec, tmp_path, a.model(), b.model(), x, y)
+    (curve.path / name).write_bytes(content)
+    with pytest.raises(DamagedFile) as err:
+        get_or_train_curve(spec, tmp_path, a.model(), b.model(), x, y)
+    text = str(err.value)
+    assert str(curve.path / name) in text and "delete that folder" in text and str(curve.path) in text

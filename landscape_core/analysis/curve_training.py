@@ -20,9 +20,11 @@ from tqdm.auto import tqdm
 from ..attacks import AttackSpec, make_attack
 from ..attacks.evaluation import AttackLike
 from ..core.io import DamagedFile, load_checkpoint, load_json, save_checkpoint, save_json
+from ..core.machine import numerics
 from ..core.spec import ParameterError, Spec, param
 from ..data import batches
 from ..training import OPTIMIZERS, get_or_run, make_optimizer
+from ..training.store import damaged
 from .curves import BezierCurve
 
 __all__ = ["CurveTrainSpec", "train_curve", "CurveRunSpec", "CurveRun", "get_or_train_curve"]
@@ -160,11 +162,16 @@ def get_or_train_curve(spec: CurveRunSpec, store: Path, start_model: nn.Module, 
         history = train_curve(curve, x, y, spec.training, attack, generator=torch.Generator().manual_seed(spec.seed),
                               checkpoint_path=folder / "last.pt", progress=progress)
         save_checkpoint(folder / "final.pt", {"curve": curve.state_dict()})
-        save_json(folder / "result.json", {"spec": spec.to_dict(), "digest": spec.digest(), "history": history})
+        save_json(folder / "result.json", {"spec": spec.to_dict(), "digest": spec.digest(), "history": history,
+                                            "numerics": numerics(curve.controls.device)})
 
     folder, trained = get_or_run(spec, store, work)
-    if not trained:
-        curve.load_state_dict(load_checkpoint(folder / "final.pt", map_location=curve.controls.device)["curve"])
-    return CurveRun(curve, load_json(folder / "result.json")["history"], folder, trained)
+    try:
+        if not trained:
+            curve.load_state_dict(load_checkpoint(folder / "final.pt", map_location=curve.controls.device)["curve"])
+        history = load_json(folder / "result.json")["history"]
+    except DamagedFile as err:      # the curve's folder is to be deleted, and the curve trained again
+        raise damaged(folder, err) from None
+    return CurveRun(curve, history, folder, trained)
 
 

@@ -86,7 +86,8 @@ def local_lipschitz(model: nn.Module, x: torch.Tensor, eps: float, *, steps: int
                     variant: str = "ascent", batch_size: int = 100,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """``[n]``: the local Lipschitz ratio of ``model``'s logits at each x, maximised over the ε-ball
-    (``variant="ascent"``) or as the released code steps (``"released"``, which descends it)."""
+    (``variant="ascent"``: the largest ratio met at the start or after any step, a lower bound of the
+    maximum) or as the released code steps (``"released"``, which descends it and reports its last step)."""
     if variant not in LIPSCHITZ_VARIANTS:
         raise ParameterError("variant", variant, f"must be one of {list(LIPSCHITZ_VARIANTS)}")
     if not (isinstance(eps, (int, float)) and eps > 0):
@@ -105,11 +106,16 @@ def local_lipschitz(model: nn.Module, x: torch.Tensor, eps: float, *, steps: int
             with torch.no_grad():
                 fx = model(xb)
             x_adv = (xb + _project(0.001 * _rand(xb.shape, generator, xb, normal=True), eps_v, "linf")).clamp(0, 1)
+            best = None         # the ascent keeps the largest ratio met at any step: each is a lower bound
             for _ in range(steps):
                 x_in = x_adv.detach().requires_grad_(True)
                 with torch.enable_grad():
-                    (grad,) = torch.autograd.grad(_ratio(model, xb, fx, x_in).sum(), x_in)
+                    ratio = _ratio(model, xb, fx, x_in)
+                    (grad,) = torch.autograd.grad(ratio.sum(), x_in)
+                if variant == "ascent":
+                    best = ratio.detach() if best is None else torch.maximum(best, ratio.detach())
                 x_adv = (xb + _project(x_in.detach() + sign * step_size * grad.sign() - xb, eps_v, "linf")).clamp(0, 1)
             with torch.no_grad():
-                out.append(_ratio(model, xb, fx, x_adv).cpu())
+                last = _ratio(model, xb, fx, x_adv)
+            out.append((last if best is None else torch.maximum(best, last)).cpu())
     return torch.cat(out) if out else torch.empty(0)

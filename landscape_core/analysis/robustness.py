@@ -61,6 +61,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..core.progress import report
 from ..attacks import Attack, AttackSpec, sweep
 from ..core.rng import draw_seed, purpose_generator
 from ..core.spec import ParameterError, Spec, param
@@ -242,6 +243,7 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, suite: Mapping[str, AttackS
     wrong, seconds = {}, {}
     clean = sweep(model, x, y, batch_size=batch_size).clean_wrong
     for name, attack in tqdm(suite.items(), disable=not progress, desc="attacks"):
+        report(f"attack {name} on {len(x)} examples started")
         start = time.perf_counter()
         wrong[name] = sweep(model, x, y, attack, batch_size=batch_size, generator=purpose_generator(seed, name),
                             progress=progress).adv_wrong

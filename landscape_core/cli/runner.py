@@ -179,6 +179,11 @@ def install_git_filter(repo: Path | None = None) -> bool:
     return True
 
 
+# The kernel's own log at ERROR: its "running over TCP without encryption" warning (a local kernel on
+# loopback, started and stopped by this process) is noise on the console of every notebook run.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def execute(py: Path, out: Path, parameters: dict | None, progress: bool = False) -> None:
     """Execute ``py`` with papermill into ``out``; ``out`` appears only if every cell succeeded."""
     import papermill as pm
@@ -187,7 +192,8 @@ def execute(py: Path, out: Path, parameters: dict | None, progress: bool = False
     with atomic_path(out) as tmp:
         try:
             pm.execute_notebook(nb, str(tmp), parameters=parameters or None, kernel_name="python3",
-                                progress_bar=progress, cwd=str(py.parent), language="python")
+                                progress_bar=progress, cwd=str(py.parent), language="python",
+                                extra_arguments=KERNEL_ARGS)
         except Exception:
             failed.parent.mkdir(parents=True, exist_ok=True)
             if tmp.exists() and tmp.stat().st_size:
@@ -299,9 +305,10 @@ def _cmd_summary(args) -> int:
     if args.variant:
         root = outputs_root(args.profile, args.variant, create=False)
         print(f"variant {args.variant} of the {args.profile} profile ({root.relative_to(repo_root())}/):")
-        print(summarise(root / "claims", args.profile))
+        print(summarise(root / "claims", args.profile, store=outputs_dir(args.profile, "runs", create=False)))
         return 0
-    print(summarise(outputs_dir(args.profile, "claims", create=False), args.profile, expected_digests(args.profile)))
+    print(summarise(outputs_dir(args.profile, "claims", create=False), args.profile, expected_digests(args.profile),
+                    store=outputs_dir(args.profile, "runs", create=False)))
     variants = sorted(p.name for p in outputs_dir(args.profile, "variants", create=False).glob("*") if p.is_dir())
     if variants:
         print(f"one-off runs with overrides (not counted above), in outputs/{args.profile}/variants/: "

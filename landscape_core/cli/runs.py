@@ -21,6 +21,7 @@ the same device, in estimated time.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from ..core.io import outputs_dir
 from ..core.spec import ParameterError, Spec, param
 from ..training import TrainSpec, get_or_train, is_complete, load_result, run_key
 
-__all__ = ["EXECUTORS", "ExecutorSpec", "collect", "cost", "TrainJob", "submit", "JobOutcome"]
+__all__ = ["EXECUTORS", "ExecutorSpec", "collect", "cost", "TrainJob", "submit", "JobOutcome", "failure_cause"]
 
 EXECUTORS = ("local", "slurm", "debug")
 
@@ -168,9 +169,41 @@ def submit(todo: dict[str, tuple[TrainSpec, list[str]]], store: Path, E: Executo
         try:
             _, o.trained = job.result()
         except Exception as err:        # submitit's FailedJobError carries the job's traceback
-            o.error = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            o.error = failure_cause(err, getattr(job.paths, "stderr", None))
         out.append(o)
     return out
+
+
+# submitit's own log lines in a job's stderr: not the cause of a failure
+_SUBMITIT_LINE = re.compile(r"^(submitit (INFO|WARNING|DEBUG)|-{10,}|Error stream produced:)")
+
+
+def failure_cause(err: BaseException, stderr: Path | str | None = None, tail: int = 6) -> str:
+    """Why a job failed, in a few lines: the exception of a job that raised (the last line of its
+    traceback); for a job that died without a result (killed, out of memory, a signal) submitit's
+    "has not produced any output (state: ...)" and the last lines of the job's own stderr, not
+    submitit's "Loading pickle" log line."""
+    text = str(err).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if "has not produced any output" not in text:
+        return lines[-1]
+    state = next((line.strip() for line in lines if "has not produced any output" in line), lines[0])
+    why = [f"the job died without a result: {state}"]
+    own = []
+    if stderr is not None and Path(stderr).exists():
+        own = Path(stderr).read_text(errors="replace").splitlines()
+    else:
+        own = lines[1:]
+    own = [line for line in own if line.strip() and not _SUBMITIT_LINE.match(line.strip())
+           and "has not produced any output" not in line and not line.startswith("Job ")]
+    if own:
+        why.append("last lines of its stderr:\n    " + "\n    ".join(own[-tail:]))
+    else:
+        why.append("its stderr holds only submitit's log: it was killed from outside (a signal, the OOM "
+                   "killer, a time limit) before Python could report")
+    return "\n  ".join(why)
 
 
 def missing(todo: dict[str, tuple[TrainSpec, list[str]]], store: Path) -> dict[str, tuple[TrainSpec, list[str]]]:

@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 from ..analysis.dynamics import TRAINED_FRACTION_OF_CHANCE, Health
 from ..analysis.stats import rank_correlation
 from ..core.io import save_json
+from ..core.machine import mixed
 
 
 VERDICTS = ("holds", "fails", "untestable")
@@ -157,7 +158,31 @@ def fmt_list(values, digits: int = 3) -> str:
     return "[" + ", ".join(fmt(v, digits) for v in values) + "]"
 
 
-def summarise(directory: Path, profile: str = "", expected: dict[str, str] | None = None) -> str:
+def provenance_note(root: Path, store: Path | None = None) -> str:
+    """``""`` when every notebook run of ``root`` (``params/*.json``) and every run of ``store`` (its
+    ``result.json``) recorded one numerical provenance (:mod:`landscape_core.core.machine`); else a
+    paragraph that says which numbers come from where, so a reader knows why a 3rd digit differs."""
+    records = []
+    for path in sorted((Path(root) / "params").glob("*.json")):
+        try:
+            records.append((f"notebook {path.stem}", json.loads(path.read_text()).get("numerics")))
+        except (OSError, ValueError):
+            continue
+    for path in sorted(Path(store).glob("*/result.json")) if store is not None else ():
+        try:
+            records.append((f"run {path.parent.name}", json.loads(path.read_text()).get("numerics")))
+        except (OSError, ValueError):
+            continue
+    groups = mixed(records)
+    if not groups:
+        return ""
+    return ("[!] mixed numerical provenance: these numbers come from runs on different torch versions, devices, "
+            "kernels or thread counts, which move the 2nd-3rd printed digit of trained models (not the "
+            "verdicts' meaning):\n" + groups)
+
+
+def summarise(directory: Path, profile: str = "", expected: dict[str, str] | None = None,
+              store: Path | None = None) -> str:
     """One line per notebook and claim from every ``claims/*.json`` in ``directory``, and the totals.
 
     ``expected``: the parameter digest (:func:`~landscape_core.report.notebook.provenance`) each
@@ -186,6 +211,9 @@ def summarise(directory: Path, profile: str = "", expected: dict[str, str] | Non
     if foreign:
         lines.append(f"[!] {len(foreign)} notebook(s) in this folder were made with other parameters than "
                      f"the profile's files: {', '.join(foreign)}; `make reproduce PROFILE={profile}` re-runs them")
+    note = provenance_note(Path(directory).parent, store)
+    if note:
+        lines.append(note)
     if profile == "smoke":
         lines.append("(smoke profile: tiny models for seconds; its verdicts test the plumbing, not the paper)")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ..core.io import atomic_write_text
-from .claims import count
+from .claims import count, provenance_note
 from .paper import PAPER_TABLE1, PAPER_TASKS, paper_format
 from .tables import format_table, read_table
 from ..analysis.robustness import TABLE1_COLUMNS
@@ -31,7 +31,7 @@ text-align:right;vertical-align:top}th{background:#f4f4f4}td.l,th.l{text-align:l
 .holds{background:#e3f4e3}.fails{background:#fbe1e1}.untestable{background:#f1f1f1;color:#555}
 .v{font-weight:600;text-transform:uppercase;font-size:11px}figure{display:inline-block;margin:6px 10px 12px 0}
 figure img{max-width:560px;border:1px solid #eee}figcaption{font-size:12px;color:#555}
-nav a{margin-right:12px}.small{font-size:12px;color:#555}
+nav a{margin-right:12px}.small{font-size:12px;color:#555}.warn{background:#fff4d6;padding:6px 9px}
 """
 
 
@@ -113,12 +113,15 @@ def run_inventory(store: Path) -> list[dict]:
         r = json.loads(result.read_text())
         s = r.get("spec", {})
         attack = s.get("attack", {})
+        numerics = r.get("numerics") or {}
         rows.append({"run": r.get("digest", result.parent.name), "data": s.get("data", {}).get("name", ""),
                      "model": f"{s.get('model', {}).get('arch', '')}-{s.get('model', {}).get('width', '')}",
                      "eps": attack.get("eps", ""), "schedule": s.get("eps_schedule", ""),
                      "objective": s.get("objective", "ce"), "lr": s.get("lr", ""), "seed": s.get("seed", ""),
                      "epochs": r.get("epochs_done", ""), "device": r.get("device", ""),
-                     "precision": r.get("precision", ""), "seconds": r.get("seconds", "")})
+                     "precision": r.get("precision", ""), "torch": r.get("torch", ""),
+                     "hardware": f"{numerics.get('device_name', '?')} ({numerics.get('cpu_capability', '?')})",
+                     "threads": numerics.get("threads", ""), "seconds": r.get("seconds", "")})
     return rows
 
 
@@ -166,6 +169,8 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
     inventory = run_inventory(store)
     seconds = sum(float(r["seconds"] or 0) for r in inventory)
     devices = sorted({f"{r['device']} ({r['precision']})" for r in inventory})
+    note = provenance_note(root, store)
+    note = f"<p class=warn>{_esc(note).replace(chr(10), '<br>')}</p>" if note else ""
     body = (f"<h1>{_esc(title)}</h1><p>{len(all_verdicts)} claims: {_esc(count(all_verdicts))}</p>"
             "<nav><a href=\"#claims\">claims</a><a href=\"#figures\">figures</a><a href=\"#tables\">tables</a>"
             "<a href=\"#runs\">run store</a><a href=\"#notebooks\">notebooks</a></nav>"
@@ -173,7 +178,7 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
             f"<h2 id=\"figures\">Figures</h2>{figures or '<p>no figures</p>'}"
             f"<h2 id=\"tables\">Tables</h2>{''.join(tables) or '<p>no tables</p>'}"
             f"<h2 id=\"runs\">Run store</h2><p>{len(inventory)} runs, {seconds / 60:.1f} min of training, on "
-            f"{_esc(', '.join(devices) or '-')}</p>{table_html(inventory, 3)}"
+            f"{_esc(', '.join(devices) or '-')}</p>{note}{table_html(inventory, 3)}"
             "<h2 id=\"notebooks\">Executed notebooks</h2><ul>"
             + "".join(f"<li><a href=\"notebooks/{nb.stem}.html\">{_esc(nb.stem)}</a></li>" for nb in notebooks)
             + "</ul>")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..core.io import outputs_dir, outputs_root, save_json
+from ..core.machine import numerics
 from ..core.spec import Spec
 from ..studies import NOTEBOOKS
 from .plots import style
@@ -74,7 +75,8 @@ def start(spec_cls: type[Spec], namespace: Mapping[str, Any], before: set[str], 
     outputs_root(spec.profile, spec.variant, create=False)       # a bad variant name stops here
     style(eps_max=_largest_budget(spec))
     out = Outputs(spec.profile, name, spec.variant)
-    save_json(out._dir("params") / f"{name}.json", provenance(spec, name))   # what made these outputs
+    record = {**provenance(spec, name), "numerics": numerics(spec.torch_device())}   # what made these outputs
+    save_json(out._dir("params") / f"{name}.json", record)
     return spec, out
 
 

@@ -18,6 +18,7 @@ from ..analysis.curve_training import CurveRunSpec, CurveTrainSpec, get_or_train
 from ..analysis.curves import BezierCurve, PathScan, barrier_height, bn_layers, scan_path
 from ..analysis.dynamics import Health, health
 from ..attacks import make_attack
+from ..core.progress import report
 from ..core.spec import param
 from ..data import Split
 from ..training import OPTIMIZERS, get_or_train
@@ -116,6 +117,7 @@ def connect_zoo(P: ConnectivityParams, store: Path, *, device="cpu",
         ends = [zoo.runs[eps], run]
         spec = CurveRunSpec(start=ends[0].path.name, end=ends[1].path.name, training=P.curve_spec(),
                             attack=ends[0].spec.attack, seed=P.seed)
+        report(f"Bezier curve and line between two seeds, eps {eps:g}: started")
         out[eps] = connect(ends[0], ends[1], x, y, x[: P.n_eval], y[: P.n_eval], spec, store, ts,
                            progress=P.progress, ends=(zoo.health[eps], h))
     return out

@@ -12,6 +12,7 @@ from ..analysis import hessian
 from ..analysis.landscape import random_direction
 from ..analysis.similarity import SimilarityResult, perturbation_similarity
 from ..attacks import make_attack
+from ..core.progress import report
 from ..core.spec import ParameterError, param
 from .base import NotebookParams, UsesZoo, ZooParams, at_most
 
@@ -61,9 +62,13 @@ def similarities(models: dict[float, nn.Module], x, y, x_test, y_test, P: Cosine
     """:func:`similarity` for every adversarially trained model of the zoo; with ``health``, a constant
     classifier is skipped (it has no perturbation to compare, and no claim reads it: the claims are
     about the models that trained)."""
-    return {eps: similarity(models[eps], x, y, x_test, y_test, eps, P.zoo, a_values=P.a_values, repeats=P.repeats,
-                            seed=P.seed, progress=P.progress) for eps in P.budgets
-            if health is None or not health[eps].constant}
+    out = {}
+    for eps in P.budgets:
+        if health is None or not health[eps].constant:
+            report(f"cosine similarity along eigenvector and random directions, eps {eps:g}: started")
+            out[eps] = similarity(models[eps], x, y, x_test, y_test, eps, P.zoo, a_values=P.a_values,
+                                  repeats=P.repeats, seed=P.seed, progress=P.progress)
+    return out
 
 
 def by_direction(results: dict[float, dict[str, SimilarityResult]]) -> dict[str, dict[str, SimilarityResult]]:

@@ -17,6 +17,7 @@ from ..analysis import hessian
 from ..analysis.spectrum import HessianSpectrum, SpectralDensity, TraceEstimate
 from ..analysis.landscape import Scan1DResult, Scan2DResult, filter_normalized_direction, scan_1d, scan_2d
 from ..attacks import make_attack, sweep
+from ..core.progress import report
 from ..core.spec import param
 from .base import NotebookParams, UsesZoo, ZooParams, at_most
 
@@ -84,8 +85,11 @@ def spectrum(model: nn.Module, x, y, eps: float, zoo: ZooParams, *, k: int, n_ra
 
 def spectra(models: dict[float, nn.Module], x, y, P: HessianParams) -> dict[float, Spectrum]:
     """Fig 3: :func:`spectrum` of every model of the zoo."""
-    return {eps: spectrum(m, x, y, eps, P.zoo, k=P.k, n_random=P.n_random, seed=P.seed, tol=P.tol)
-            for eps, m in models.items()}
+    out = {}
+    for eps, m in models.items():
+        report(f"Hessian top-{P.k} (Lanczos) and random-parameter scale, eps {eps:g}: started")
+        out[eps] = spectrum(m, x, y, eps, P.zoo, k=P.k, n_random=P.n_random, seed=P.seed, tol=P.tol)
+    return out
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ def details(models: dict[float, nn.Module], spectra: dict[float, Spectrum], x, y
     out = {}
     n = P.detail_examples
     for eps, model in models.items():
+        report(f"Hessian trace, density and layer tops, eps {eps:g}: started")
         gen = torch.Generator().manual_seed(P.seed)
         x_adv = hessian.fixed_adversarial_set(model, x[:n], y[:n], _attack(P.zoo, eps), generator=gen)
         h = HessianSpectrum(model, x_adv, y[:n], seed=P.seed)
@@ -135,6 +140,7 @@ def landscapes(models: dict[float, nn.Module], spectra: dict[float, Spectrum], x
                P: HessianParams) -> dict[float, Scan2DResult]:
     """Fig 12 for every budget of ``landscape_eps`` that the zoo has."""
     n = P.landscape_examples
+    report(f"loss on the top-2 eigenvector plane, {P.points}x{P.points} points, eps {list(P.landscape_eps)}: started")
     return {eps: eigen_landscape(models[eps], x[:n], y[:n], eps, spectra[eps].vectors, P.zoo, span=P.span,
                                  points=P.points, seed=P.seed, progress=P.progress)
             for eps in P.landscape_eps if eps in models}

@@ -19,6 +19,7 @@ from ..analysis.masking import MaskingSpec, ModelFlags, masking_checks
 from ..analysis.lipschitz import SeparationSummary, local_lipschitz, separation, separation_summary
 from ..analysis.robustness import evaluate
 from ..attacks import AttackSpec
+from ..core.progress import report
 from ..core.spec import ParameterError, param
 from ..data import DATASETS, DatasetSpec, Split, load_data
 from ..training import TrainSpec, get_or_train
@@ -144,6 +145,7 @@ def method_table(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, 
             if spec.digest() not in done:
                 run = get_or_train(spec, store, device=device, progress=P.progress, data=(train, test))
                 model = run.model(device=device)
+                report(f"local Lipschitz estimate of {method}, eps {eps:g}: started")
                 done[spec.digest()] = (model, health(run, train, device), _lipschitz(model, xl, P),
                                        _lipschitz(model, xt, P))
             model, h, l_train, l_test = done[spec.digest()]
@@ -200,6 +202,7 @@ def zoo_smoothness(models: dict[float, nn.Module], healths: dict[float, Health],
     xh, yh = train.x[: P.hessian_examples].to(device), train.y[: P.hessian_examples].to(device)
     lips, tops = [], []
     for eps, model in models.items():
+        report(f"local Lipschitz and top Hessian eigenvalue of 02's model, eps {eps:g}: started")
         lips.append(_lipschitz(model, xt, P))
         tops.append(float(spectrum(model, xh, yh, eps, P.zoo, k=1, n_random=P.n_random, seed=P.seed).normalised[0]))
     return ZooSmoothness(list(models), lips, tops, dict(healths))

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from ..attacks import AttackSpec, make_attack
 from ..core.io import DamagedFile, load_checkpoint, load_json, save_checkpoint, save_json
 from ..core.params import get_flat_params
+from ..core.machine import numerics
 from ..core.precision import PRECISIONS, autocast, memory_format
 from ..core.progress import duration, report
 from ..core.spec import ParameterError, Spec, param
@@ -268,7 +269,8 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
         save_json(run_dir / "result.json", {"spec": spec.to_dict(), "digest": spec.digest(),
                                             "epochs_done": epochs_done, "diverged": diverged,
                                             "seconds": round(seconds, 2), "n_updates": len(probes["loss"]),
-                                            "device": device.type, "precision": spec.precision, "torch": torch.__version__})
+                                            "device": device.type, "precision": spec.precision, "torch": torch.__version__,
+                                            "numerics": numerics(device, spec.precision)})
     return TrainResult(epochs_done=epochs_done, diverged=diverged, seconds=seconds)
 
 

@@ -25,7 +25,7 @@ from ..core.io import DamagedFile, load_checkpoint, load_json, save_json
 from ..core.spec import Spec
 from .loop import TrainSpec, build_model, load_probes, load_result, train
 
-__all__ = ["STORE_VERSION", "Run", "run_key", "run_path", "is_complete", "get_or_run", "get_or_train"]
+__all__ = ["STORE_VERSION", "Run", "run_key", "run_path", "is_complete", "get_or_run", "get_or_train", "damaged"]
 
 # Part of every run's key: bump it when a change to the training code changes what a spec produces,
 # so that stores written by older code are not silently reused.
