@@ -48,6 +48,10 @@ def test_each_quantity_gets_its_rule():
     (l1, clean, l2, lr, constant, cosine) = [n for n in numbers(text) if n.text not in ("1", "6")]
     assert l1.tolerance.rel == 0.02 and l2.tolerance.rel == 0.02 and clean.percent and clean.tolerance is ERRORS
     assert cosine.tolerance is ERRORS and not cosine.fraction
+    assert all(n.tolerance is ERRORS for n in numbers("ours (smoke)  89.00(0)    100.00(143)"))
+    cell = [n for n in numbers(METHODS) if n.text == "0.84"][0]
+    assert cell.quantity == "end of training: on the plateau (robust train err [natural | 0.10]"
+    assert cell.tolerance is ERRORS and cell.fraction
     (err,) = numbers("on the plateau (robust train err 0.84)")
     assert err.fraction and ERRORS.allowed(0.84, err.unit, err.fraction) == pytest.approx(0.04)
     assert all(t.why for _, t in RULES) and DEFAULT.why

@@ -111,7 +111,7 @@ class Number:
     text: str
     quantity: str           # what it is: table column and row, or the words before it
     table: bool = False     # a table cell (the quantity's header names it) or a number in text
-    percent: bool = False   # printed with a % sign after it
+    percent: bool = False   # an error in percent: a % sign after it, or a "mean(std)" cell
 
     @property
     def unit(self) -> float:
@@ -160,10 +160,18 @@ def numbers(text: str) -> list[Number]:
                 # the row's label: its first cell, and its second where that is a budget (eps, a)
                 label = [c for i, c in enumerate(cells[:col]) if i == 0 or (i == 1 and header[1] in ("eps", "a"))]
                 label = " | ".join(c for c in label if c)
-                quantity = header[col] + (f" [{label}]" if label else "")
+                # words before the number inside its cell name it better than the header:
+                # "end of training: on the plateau (robust train err" is an error
+                start = line.rfind("|", 0, m.start()) + 1
+                words = line[start:m.start()].strip()
+                name = f"{header[col]}: {words}" if re.search(r"[A-Za-z]{2}", words) else header[col]
+                quantity = name + (f" [{label}]" if label else "")
             else:
-                quantity = line[max(0, m.start() - 60):m.start()].strip() or line.strip()[:60]
-            percent = line[m.end():m.end() + 1] == "%"
+                quantity = line[max(0, m.start() - 200):m.start()].strip() or line.strip()[:60]
+            # an error: printed with %, or a Table 1 / Fig 5 cell "mean(std)" (both parts; every such cell is one)
+            after, before = line[m.end():m.end() + 2], line[max(0, m.start() - 2):m.start()]
+            percent = after[:1] == "%" or re.fullmatch(r"\(\d", after) is not None or \
+                re.fullmatch(r"\d\(", before) is not None
             out.append(Number(float(m.group()), m.group(), quantity, table_row, percent))
     return out
 
