@@ -93,9 +93,10 @@ unit: $(INSTALLED)
 	$(PY) -m pytest tests -q --ignore=tests/browser --ignore=tests/dryrun
 
 nbval: $(INSTALLED)
-	$(PY) -m pytest $(NBVAL) notebooks -q
+	env -u LANDSCAPE_INTERACTIVE $(PY) -m pytest $(NBVAL) notebooks -q
 
-# The smoke report (from what nbval's runs left in outputs/smoke) opened in headless Chromium.
+# The smoke report (from what nbval's runs left in outputs/smoke) and `make lab` (every notebook opened from its
+# .py, run, one interactive control moved, saved without a change) in headless Chromium.
 report-test: $(INSTALLED)
 	$(PY) -m landscape_core report --profile smoke
 	$(PY) -m pytest tests/browser -q
@@ -121,11 +122,12 @@ notebooks: $(INSTALLED)
 sync: $(INSTALLED)
 	$(VENV)/bin/jupytext --to ipynb --update $(SOURCES)
 
-# LAB_ARGS="--no-browser --port 8899 --IdentityProvider.token=..." passes options to JupyterLab; as root
-# (containers) --allow-root is added.
+# JupyterLab on the repository, opened on notebooks/: a .py opens as its paired notebook, interactive views
+# are on (landscape_core/cli/lab.py).  LAB_ARGS="--no-browser --port 8899 --IdentityProvider.token=..."
+# passes options to JupyterLab; as root (containers) --allow-root is added.
 LAB_ARGS ?=
 lab: $(INSTALLED)
-	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+	$(PY) -m landscape_core lab $(LAB_ARGS)
 
 bench: $(INSTALLED)
 	$(PY) -m landscape_core.cli.bench $(if $(DEVICE),--device $(DEVICE)) $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))

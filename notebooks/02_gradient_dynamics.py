@@ -17,7 +17,7 @@
 from landscape_core.report import plots, summaries
 from landscape_core.report.claims import Claims, Regime
 from landscape_core.core.io import save_figure
-from landscape_core.report.notebook import start
+from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies.gradient_dynamics import (GradientDynamicsParams, train_task_zoos, train_zoo, width_sweep,
                                                       zoo_data)
 
@@ -59,6 +59,15 @@ print(f"updates per run: {zoo.updates}; windows: first {P.first_n}, last {P.last
 print(summaries.zoo_table(zoo))
 save_figure(plots.gradient_dynamics(zoo.probes, P.first_n, P.last_n, smooth=max(P.first_n // 20, 1)),
             out.figure("fig2"))
+
+# %% [markdown]
+# Interactive (JupyterLab): a budget (or all) and the first or last updates redraw panels (a)-(c) for that window.
+
+# %%
+if P.interactive:
+    interact_or_draw(plots.dynamics_view, True, {"eps": (["all", *sorted(zoo.probes)], "all"),
+                                                 "window": (("first", "last"), "first")},
+                     probes=zoo.probes, first_n=P.first_n, last_n=P.last_n, smooth=max(P.first_n // 20, 1))
 
 # %% [markdown]
 # ## Fig 2 on the profile's other tasks

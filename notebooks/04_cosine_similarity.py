@@ -14,7 +14,7 @@
 from landscape_core.core.io import save_figure
 from landscape_core.report import plots, summaries, tables
 from landscape_core.report.claims import Claims, Regime, fmt_list
-from landscape_core.report.notebook import start
+from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies import cosine
 from landscape_core.studies.gradient_dynamics import load_zoo, zoo_data
 
@@ -61,6 +61,13 @@ tables.show(tables.similarity_rows(cosine.by_direction(results)), out.table())
 
 # %%
 save_figure(plots.perturbation_similarity(results), out.figure("fig4"))
+
+# %% [markdown]
+# Interactive (JupyterLab): moving $a$ shows the cosine similarity and robust error there, eigenvector against random.
+
+# %%
+if P.interactive:
+    interact_or_draw(plots.similarity_view, True, {"a": (0.0, max(P.a_values), 0.01, max(P.a_values))}, results=results)
 
 # %% [markdown]
 # ## Claims

@@ -14,7 +14,7 @@
 from landscape_core.core.io import save_figure
 from landscape_core.report import plots, tables
 from landscape_core.report.claims import Claims, Regime, fmt, fmt_list
-from landscape_core.report.notebook import start
+from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.data import load_data
 from landscape_core.report import summaries
 from landscape_core.studies import pas
@@ -84,6 +84,14 @@ fig5 = result.fig5
 print(summaries.fig5_table(result))
 print(summaries.health(result.cells()))
 save_figure(plots.lr_sensitivity(fig5, list(P.lrs)), out.figure("fig5"))
+
+# %% [markdown]
+# Interactive (JupyterLab): a scheduler (or all) and a learning rate mark that Fig 5 point with its robust error.
+
+# %%
+if P.interactive:
+    interact_or_draw(plots.fig5_view, True, {"scheduler": (["all", *fig5], "all"), "lr": (list(P.lrs), P.table_lr)},
+                     table=fig5, lrs=list(P.lrs))
 
 # %% [markdown]
 # ## Table 1: the attack suite on the models at the Table 1 learning rate

@@ -18,7 +18,7 @@ import numpy as np
 from landscape_core.core.io import save_figure
 from landscape_core.report import plots, summaries, tables
 from landscape_core.report.claims import Claims, Regime, fmt
-from landscape_core.report.notebook import start
+from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies import connectivity
 from landscape_core.studies.gradient_dynamics import zoo_data
 
@@ -62,6 +62,13 @@ print(summaries.health(connectivity.end_points(paths)))
 save_figure(plots.connectivity_paths(paths, np.linspace(0, 1, P.points)), out.figure("paths"))
 rows = connectivity.barrier_rows(paths)
 tables.show(rows, out.table(), formats=connectivity.BARRIER_FORMATS)
+
+# %% [markdown]
+# Interactive (JupyterLab): moving $t$ marks that point of line and curve, its loss and error in the titles.
+
+# %%
+if P.interactive:
+    interact_or_draw(plots.path_view, True, {"t": (0.0, 1.0, 1 / (P.points - 1), 0.5)}, paths=paths)
 
 # %% [markdown]
 # ## Claims

@@ -23,7 +23,7 @@ from landscape_core.analysis.stats import rank_correlation
 from landscape_core.core.io import save_figure
 from landscape_core.report import plots, summaries, tables
 from landscape_core.report.claims import Claims, Regime, fmt, fmt_list
-from landscape_core.report.notebook import start
+from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies import lipschitz
 from landscape_core.studies.gradient_dynamics import load_zoo, zoo_data
 
@@ -90,6 +90,14 @@ rows = lipschitz.method_table(P, out.runs, device=dev, data=data)
 tables.show([m.row() for m in rows], out.table("methods"), decimals=2)
 first = [m for m in rows if m.eps == P.table_eps[0]]
 by = {m.method: m for m in first}
+
+# %% [markdown]
+# Interactive (JupyterLab): a method and a budget show its errors and local Lipschitz constant beside the others'.
+
+# %%
+if P.interactive:
+    interact_or_draw(plots.methods_view, True, {"method": (list(by), "AT"), "eps": (list(P.table_eps), P.table_eps[0])},
+                     rows=rows)
 
 # %% [markdown]
 # Gradient-masking flags of the models of the table (AutoAttack's warning signs; see 05): a smooth model

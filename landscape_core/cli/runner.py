@@ -32,6 +32,7 @@ from ..core.io import PROFILES, atomic_path, outputs_dir, outputs_root, repo_roo
 from .watch import ProgressWatcher
 from ..core.spec import ParameterError, Spec
 from ..report.claims import summarise
+from ..report.notebook import INTERACTIVE_ENV
 from ..studies import NOTEBOOKS, UsesZoo
 
 STRIP_KEYS = ("metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets "
@@ -188,6 +189,7 @@ def execute(py: Path, out: Path, parameters: dict | None, progress: bool = False
     """Execute ``py`` with papermill into ``out``; ``out`` appears only if every cell succeeded."""
     import papermill as pm
     nb = _read_notebook(py)
+    os.environ.pop(INTERACTIVE_ENV, None)       # a run from a Lab terminal: static, as in CI
     failed = out.parent / "failed" / out.name
     with atomic_path(out) as tmp:
         try:
@@ -367,8 +369,11 @@ def _cmd_pilot(args) -> int:
 
 
 def main(argv=None) -> int:
-    from . import commands       # the report, diagnose, runs and dry-run commands (they use this module's loaders)
+    from . import commands, lab  # the report, diagnose, runs, dry-run and lab commands (they use this module's loaders)
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["lab"] and not {"-h", "--help"} & set(argv[1:2]):
+        return lab.main(argv[1:])          # every other argument is JupyterLab's
     parser = argparse.ArgumentParser(prog="python -m landscape_core", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="execute a notebook on a profile into outputs/<profile>/")
@@ -434,6 +439,8 @@ def main(argv=None) -> int:
     sub.add_parser("git-filter", help="configure the nbstripout git filter for the reference notebooks"
                    ).set_defaults(func=lambda args: 0 if install_git_filter() else 0)
     sub.add_parser("stale", help="list reference notebooks out of date with their .py").set_defaults(func=_cmd_stale)
+    sub.add_parser("lab", help="JupyterLab on the study (make lab): .py files open as paired notebooks; "
+                   "further arguments go to jupyter lab")
     args = parser.parse_args(argv)
     return args.func(args)
 

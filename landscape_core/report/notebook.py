@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -21,6 +22,10 @@ from ..studies import NOTEBOOKS
 from .plots import style
 
 __all__ = ["Outputs", "start", "interact_or_draw", "provenance"]
+
+# Set by `make lab` (landscape_core.cli.lab) for Lab's kernels, never under papermill or nbval: a notebook
+# opened in Lab shows its interactive views without an edit of its parameters cell.
+INTERACTIVE_ENV = "LANDSCAPE_INTERACTIVE"
 
 # parameters that change how a run looks or where it writes, not what it computes
 NOT_PROVENANCE = ("progress", "interactive", "variant", "device")
@@ -72,6 +77,8 @@ def start(spec_cls: type[Spec], namespace: Mapping[str, Any], before: set[str], 
     """Validate a notebook's parameters (a bad value or unknown name stops the notebook here)."""
     name = notebook or _notebook_name(spec_cls)
     spec = spec_cls.from_namespace(namespace, before, where=name)
+    if os.environ.get(INTERACTIVE_ENV) == "1" and not spec.interactive:
+        spec = spec.replace(interactive=True)            # a kernel of `make lab`: interactive views on
     outputs_root(spec.profile, spec.variant, create=False)       # a bad variant name stops here
     style(eps_max=_largest_budget(spec))
     out = Outputs(spec.profile, name, spec.variant)

@@ -1,12 +1,8 @@
 """The smoke report in headless Chromium: every image loads, the console has no error, a screenshot.
 
 Run by ``make test`` after nbval (which leaves outputs/smoke/{claims,figures,tables}) and
-``python -m landscape_core report --profile smoke``.  Debian's chromium and chromium-driver are
-installed here when missing (as root, through apt); the test is skipped, saying why, only where they
-cannot be installed."""
+``python -m landscape_core report --profile smoke`` (Chromium: ``conftest.py``)."""
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,32 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "outputs" / "smoke" / "report"
 
 
-def _chromium() -> tuple[str, str]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver) and shutil.which("apt-get"):
-        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        try:
-            subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, env=env, timeout=600)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True,
-                           capture_output=True, env=env, timeout=900)
-        except (subprocess.SubprocessError, OSError) as err:
-            pytest.skip(f"Debian's chromium / chromium-driver are missing and could not be installed: {err}")
-        chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip("chromium and chromedriver are not installed and apt-get is not available")
-    return chromium, driver
-
-
 @pytest.fixture(scope="module")
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    chromium, driver = _chromium()
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,2000"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    b = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=opts)
+def browser(chrome):
+    b = chrome()
     yield b
     b.quit()
 
