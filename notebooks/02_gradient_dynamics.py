@@ -14,7 +14,7 @@
 # The models trained here are stored in the run store and reused by notebooks 03 and 04.
 
 # %%
-from landscape_core.report import plots, summaries
+from landscape_core.report import plots, summaries, views
 from landscape_core.report.claims import Claims, Regime
 from landscape_core.core.io import save_figure
 from landscape_core.report.notebook import interact_or_draw, start
@@ -65,7 +65,7 @@ save_figure(plots.gradient_dynamics(zoo.probes, P.first_n, P.last_n, smooth=max(
 
 # %%
 if P.interactive:
-    interact_or_draw(plots.dynamics_view, True, {"eps": (["all", *sorted(zoo.probes)], "all"),
+    interact_or_draw(views.dynamics_view, True, {"eps": (["all", *sorted(zoo.probes)], "all"),
                                                  "window": (("first", "last"), "first")},
                      probes=zoo.probes, first_n=P.first_n, last_n=P.last_n, smooth=max(P.first_n // 20, 1))
 

@@ -12,7 +12,7 @@
 
 # %%
 from landscape_core.core.io import save_figure
-from landscape_core.report import plots, summaries, tables
+from landscape_core.report import plots, summaries, tables, views
 from landscape_core.report.claims import Claims, Regime, fmt_list
 from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies import cosine
@@ -67,7 +67,7 @@ save_figure(plots.perturbation_similarity(results), out.figure("fig4"))
 
 # %%
 if P.interactive:
-    interact_or_draw(plots.similarity_view, True, {"a": (0.0, max(P.a_values), 0.01, max(P.a_values))}, results=results)
+    interact_or_draw(views.similarity_view, True, {"a": (0.0, max(P.a_values), 0.01, max(P.a_values))}, results=results)
 
 # %% [markdown]
 # ## Claims

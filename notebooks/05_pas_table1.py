@@ -12,7 +12,7 @@
 
 # %%
 from landscape_core.core.io import save_figure
-from landscape_core.report import plots, tables
+from landscape_core.report import plots, tables, views
 from landscape_core.report.claims import Claims, Regime, fmt, fmt_list
 from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.data import load_data
@@ -90,7 +90,7 @@ save_figure(plots.lr_sensitivity(fig5, list(P.lrs)), out.figure("fig5"))
 
 # %%
 if P.interactive:
-    interact_or_draw(plots.fig5_view, True, {"scheduler": (["all", *fig5], "all"), "lr": (list(P.lrs), P.table_lr)},
+    interact_or_draw(views.fig5_view, True, {"scheduler": (["all", *fig5], "all"), "lr": (list(P.lrs), P.table_lr)},
                      table=fig5, lrs=list(P.lrs))
 
 # %% [markdown]

@@ -16,7 +16,7 @@
 import numpy as np
 
 from landscape_core.core.io import save_figure
-from landscape_core.report import plots, summaries, tables
+from landscape_core.report import plots, summaries, tables, views
 from landscape_core.report.claims import Claims, Regime, fmt
 from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies import connectivity
@@ -68,7 +68,7 @@ tables.show(rows, out.table(), formats=connectivity.BARRIER_FORMATS)
 
 # %%
 if P.interactive:
-    interact_or_draw(plots.path_view, True, {"t": (0.0, 1.0, 1 / (P.points - 1), 0.5)}, paths=paths)
+    interact_or_draw(views.path_view, True, {"t": (0.0, 1.0, 1 / (P.points - 1), 0.5)}, paths=paths)
 
 # %% [markdown]
 # ## Claims

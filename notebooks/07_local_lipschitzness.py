@@ -21,7 +21,7 @@ import numpy as np
 
 from landscape_core.analysis.stats import rank_correlation
 from landscape_core.core.io import save_figure
-from landscape_core.report import plots, summaries, tables
+from landscape_core.report import plots, summaries, tables, views
 from landscape_core.report.claims import Claims, Regime, fmt, fmt_list
 from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies import lipschitz
@@ -96,7 +96,7 @@ by = {m.method: m for m in first}
 
 # %%
 if P.interactive:
-    interact_or_draw(plots.methods_view, True, {"method": (list(by), "AT"), "eps": (list(P.table_eps), P.table_eps[0])},
+    interact_or_draw(views.methods_view, True, {"method": (list(by), "AT"), "eps": (list(P.table_eps), P.table_eps[0])},
                      rows=rows)
 
 # %% [markdown]

@@ -12,7 +12,7 @@ from landscape_core.analysis.curves import PathScan  # noqa: E402
 from landscape_core.analysis.dynamics import Health  # noqa: E402
 from landscape_core.analysis.similarity import SimilarityResult  # noqa: E402
 from landscape_core.core.spec import ParameterError  # noqa: E402
-from landscape_core.report import plots  # noqa: E402
+from landscape_core.report import plots, views  # noqa: E402
 from landscape_core.studies.connectivity import Connection  # noqa: E402
 from landscape_core.studies.lipschitz import MethodResult  # noqa: E402
 
@@ -53,16 +53,16 @@ def test_dynamics_view_follows_budget_and_window():
     probes = {e: {k: np.abs(g.normal(1 + e, 0.1, 60)) for k in ("grad_norm", "robust_err", "dist")}
               for e in (0.0, 0.2, 0.4)}
     kw = dict(probes=probes, first_n=10, last_n=12, smooth=2)
-    every = _drawn(plots.dynamics_view, **kw, eps="all", window="first")
-    one = _drawn(plots.dynamics_view, **kw, eps=0.2, window="first")
-    last = _drawn(plots.dynamics_view, **kw, eps="all", window="last")
+    every = _drawn(views.dynamics_view, **kw, eps="all", window="first")
+    one = _drawn(views.dynamics_view, **kw, eps=0.2, window="first")
+    last = _drawn(views.dynamics_view, **kw, eps="all", window="last")
     assert _differ(every, one) and _differ(every, last)
     assert [len(lines) for lines in one[0]] == [1, 1, 1]                # one budget: one line per panel
     assert len(every[0][0]) == 3
     steps = np.asarray(last[0][2][0]).reshape(-1, 2)[:, 0]              # distance, not smoothed: updates 49-60
     assert steps[0] == 49 and steps[-1] == 60
     with pytest.raises(ParameterError):
-        plots.dynamics_view(**kw, window="middle")
+        views.dynamics_view(**kw, window="middle")
 
 
 def _similarity(slope: float, a_values) -> SimilarityResult:
@@ -76,11 +76,11 @@ def test_similarity_view_follows_a():
     a_values = np.array([0.0, 0.05, 0.1])
     results = {e: {"Eigenvector": _similarity(k, a_values), "Random": _similarity(0.1, a_values)}
                for e, k in ((0.2, 1.0), (0.4, 1.5))}
-    at0, at1 = (_drawn(plots.similarity_view, results=results, a=a) for a in (0.0, 0.1))
+    at0, at1 = (_drawn(views.similarity_view, results=results, a=a) for a in (0.0, 0.1))
     assert _differ(at0, at1)
-    assert _drawn(plots.similarity_view, results=results, a=0.09)[:3] == at1[:3]    # snaps to a computed a
+    assert _drawn(views.similarity_view, results=results, a=0.09)[:3] == at1[:3]    # snaps to a computed a
     assert "a = 0.1" in at1[2][0]
-    _drawn(plots.similarity_view, results={}, a=0.0)                    # no model analysed: empty panels
+    _drawn(views.similarity_view, results={}, a=0.0)                    # no model analysed: empty panels
 
 
 def test_fig5_view_follows_scheduler_and_lr():
@@ -88,9 +88,9 @@ def test_fig5_view_follows_scheduler_and_lr():
     table = {s: {lr: (40 + i * 5 + 1000 * lr, 1.0) for lr in lrs}
              for i, s in enumerate(("constant", "cosine", "linear"))}
     kw = dict(table=table, lrs=lrs)
-    every = _drawn(plots.fig5_view, **kw, scheduler="all", lr=1e-4)
-    assert _differ(every, _drawn(plots.fig5_view, **kw, scheduler="cosine", lr=1e-4))
-    other = _drawn(plots.fig5_view, **kw, scheduler="all", lr=1e-3)
+    every = _drawn(views.fig5_view, **kw, scheduler="all", lr=1e-4)
+    assert _differ(every, _drawn(views.fig5_view, **kw, scheduler="cosine", lr=1e-4))
+    other = _drawn(views.fig5_view, **kw, scheduler="all", lr=1e-3)
     assert _differ(every, other)
     assert "cosine 46.0%" in other[2][0]
 
@@ -104,9 +104,9 @@ def _connection(eps: float, ts, bump: float) -> Connection:
 def test_path_view_follows_t():
     ts = np.linspace(0, 1, 5)
     paths = {0.0: _connection(0.0, ts, 2.0), 0.4: _connection(0.4, ts, 3.0)}
-    start, middle = (_drawn(plots.path_view, paths=paths, t=t) for t in (0.0, 0.5))
+    start, middle = (_drawn(views.path_view, paths=paths, t=t) for t in (0.0, 0.5))
     assert _differ(start, middle)
-    assert _drawn(plots.path_view, paths=paths, t=0.55)[:3] == middle[:3]      # snaps to a computed t
+    assert _drawn(views.path_view, paths=paths, t=0.55)[:3] == middle[:3]      # snaps to a computed t
     assert middle[2][0].startswith("t = 0.50")
 
 
@@ -114,8 +114,8 @@ def test_methods_view_follows_method_and_eps():
     h = _health()
     rows = [MethodResult(m, e, 10 + i + 10 * e, {"PGD": 50 + i, "APGD-CE": 52 + i}, 1.0 + i, 1.1 + i + e, h)
             for e in (0.1, 0.4) for i, m in enumerate(("natural", "AT", "TRADES beta=6"))]
-    at = _drawn(plots.methods_view, rows=rows, method="AT", eps=0.1)
-    assert _differ(at, _drawn(plots.methods_view, rows=rows, method="natural", eps=0.1))
-    assert _differ(at, _drawn(plots.methods_view, rows=rows, method="AT", eps=0.4))
-    missing = _drawn(plots.methods_view, rows=rows, method="TRADES beta=1", eps=0.1)   # not trained there
+    at = _drawn(views.methods_view, rows=rows, method="AT", eps=0.1)
+    assert _differ(at, _drawn(views.methods_view, rows=rows, method="natural", eps=0.1))
+    assert _differ(at, _drawn(views.methods_view, rows=rows, method="AT", eps=0.4))
+    missing = _drawn(views.methods_view, rows=rows, method="TRADES beta=1", eps=0.1)   # not trained there
     assert "was not trained" in missing[2][0]
