@@ -70,13 +70,12 @@ print(P)
 # edge $g_\epsilon$. The closed form must match an exhaustive search over $x'$.
 
 # %%
-for c in linear.fig1_checks(P):
+checks = linear.fig1_checks(P)
+for c in checks:
     print(f"eps={c.eps:g}: max |closed form - brute force| = {c.deviation:.1e};"
           f" slopes at theta=0: {c.left:.4f} / {c.right:.4f}, jump {c.jump:.4f}")
-    claims.check(f"Fig 1: g_eps closed form equals the inner maximum (eps={c.eps:g})", c.deviation < 1e-3,
-                 f"max deviation {c.deviation:.1e}", "max deviation < 1e-3 on a 2001-point x' grid")
-    claims.check(f"Sec 3.2: g_eps has a kink at theta=0 whose gradient jump is eps (eps={c.eps:g})",
-                 abs(c.jump - c.eps) < 1e-4, f"jump {c.jump:.4f}", "|jump - eps| < 1e-4")
+claims.test("fig1_closed_form", {c.eps: c.deviation for c in checks})
+claims.test("fig1_kink", {c.eps: c.jump for c in checks})
 
 fig = plots.fig1(P.x, P.fig1_eps, P.fig1_grid)
 save_figure(fig, out.figure("fig1"))
@@ -118,18 +117,8 @@ print(f"V_eps closed form = box-vertex brute force for {bf.agree_v}/{bf.n} direc
 print(f"T_eps criterion = line search (argmin != 0 at tau/2, = 0 at 2 tau) for {bf.agree_t}/{bf.n} directions")
 print(f"witness direction: tau = {bf.witness_tau:.4f}; argmin_gamma at 0.9 eps_bar = {bf.witness_below:.3g}")
 
-dv, dt = np.diff(fr["V"]), np.diff(fr["T"])
-claims.check("Prop 1: the version space V_eps shrinks as eps grows", (dv <= 0).all() and bf.nested
-             and bf.agree_v == bf.n and fr["V"][-1] < fr["V"][0],
-             f"fraction in V_eps {fmt(fr['V'][0])} -> {fmt(fr['V'][-1])}; brute force agrees {bf.agree_v}/{bf.n}",
-             "non-increasing, strictly smaller at the largest eps, nested by brute force")
-full = np.asarray(P.eps_grid) >= crit["eps_bar"]
-claims.check("Thm 1: T_eps grows with eps and is everything above eps_bar", (dt >= 0).all()
-             and bool((fr["T"][full] == 1).all()) and bf.agree_t == bf.n
-             and abs(bf.witness_tau - crit["eps_bar"]) < 1e-9 and bf.witness_below != 0.0,
-             f"fraction in T_eps {fmt(fr['T'][0])} -> {fmt(fr['T'][-1])}; line search agrees {bf.agree_t}/{bf.n};"
-             f" witness tau = eps_bar = {crit['eps_bar']:.3f}",
-             "non-decreasing, 1 for eps >= eps_bar, and a direction with tau = eps_bar exists")
+claims.test("prop1", fr["V"], bf.nested, bf.agree_v, bf.n)
+claims.test("thm1_sets", P.eps_grid, fr["T"], crit["eps_bar"], bf.agree_t, bf.n, bf.witness_tau, bf.witness_below)
 
 
 # %%
@@ -149,10 +138,7 @@ for e, n, l, a in zip(scan["eps"], scan["norm"], scan["adv_loss"], scan["accurac
           f" clean accuracy {a:.2f}")
 lo, hi = scan["last_not_collapsed"], scan["empirical_eps_bar"]
 print(f"empirical eps_bar in ({fmt(lo)}, {fmt(hi)}]; exact {crit['eps_bar']:.3f}; erase bound {crit['erase_bound']:.3f}")
-claims.check("Thm 1: adversarial training of the linear model ends at W=0 exactly when eps >= eps_bar",
-             hi is not None and lo is not None and lo < crit["eps_bar"] <= hi,
-             f"collapse between eps={fmt(lo)} and {fmt(hi)}; exact eps_bar {crit['eps_bar']:.3f}",
-             "the exact eps_bar lies in the bracket where training first collapses")
+claims.test("thm1_collapse", lo, hi, crit["eps_bar"])
 save_figure(plots.collapse(scan, crit["eps_bar"]), out.figure("collapse"))
 
 # %% [markdown]
@@ -162,13 +148,9 @@ save_figure(plots.collapse(scan, crit["eps_bar"]), out.figure("collapse"))
 
 # %%
 tails = linear.sgd_tails(data, P)
-med = np.array([np.median(t["norms"]) for t in tails])
-print("eps                :", fmt_list(P.sgd_eps, 2))
-print("median late ||grad||:", fmt_list(med, 3))
-claims.check("Thm 2: the late gradient norm grows with eps (non-vanishing under attack)",
-             bool((np.diff(med) > 0).all()) and med[-1] > 2 * med[0],
-             f"median late gradient norm {fmt_list(med)} for eps {fmt_list(P.sgd_eps, 2)}",
-             "strictly increasing in eps and largest eps > 2x eps=0")
+norms = {e: t["norms"] for e, t in zip(P.sgd_eps, tails)}
+claims.test("thm2_linear", norms)
+claims.test("thm2_tail", norms)
 save_figure(plots.gradient_tails(tails), out.figure("thm2"))
 
 # %% [markdown]

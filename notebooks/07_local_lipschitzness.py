@@ -17,12 +17,9 @@
 # Hessian eigenvalue of notebook 03: smoothness in the input against sharpness in the parameters.
 
 # %%
-import numpy as np
-
-from landscape_core.analysis.stats import rank_correlation
 from landscape_core.core.io import save_figure
 from landscape_core.report import plots, summaries, tables, views
-from landscape_core.report.claims import Claims, Regime, fmt, fmt_list
+from landscape_core.report.claims import Claims, fmt
 from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies import lipschitz
 from landscape_core.studies.gradient_dynamics import load_zoo, zoo_data
@@ -89,14 +86,13 @@ print(f"r = {r:.3f} on {seps[0].name}: budgets above r (no classifier can be bot
 rows = lipschitz.method_table(P, out.runs, device=dev, data=data)
 tables.show([m.row() for m in rows], out.table("methods"), decimals=2)
 first = [m for m in rows if m.eps == P.table_eps[0]]
-by = {m.method: m for m in first}
 
 # %% [markdown]
 # Interactive (JupyterLab): a method and a budget show its errors and local Lipschitz constant beside the others'.
 
 # %%
 if P.interactive:
-    interact_or_draw(views.methods_view, True, {"method": (list(by), "AT"), "eps": (list(P.table_eps), P.table_eps[0])},
+    interact_or_draw(views.methods_view, True, {"method": ([m.method for m in first], "AT"), "eps": (list(P.table_eps), P.table_eps[0])},
                      rows=rows)
 
 # %% [markdown]
@@ -129,35 +125,17 @@ save_figure(plots.smoothness_vs_eps(zs), out.figure("zoo"))
 # %% [markdown]
 # ## Claims
 # The separation claim is about the data. The others compare trained models at the source's budget
-# (the first of `table_eps`); a model still on the initial plateau makes them untestable.
+# (the first of `table_eps`); a model still on the initial plateau makes them untestable. The source's
+# sentence is that a small local Lipschitz constant "correlates with achieving high clean and robust
+# accuracy": both halves are tested, over the robust methods. That a larger TRADES β gives a smoother
+# model is the objective's design: our check of the implementation, counted apart.
 
 # %%
-claims.check("Yang et al.: the classes are separated by more than 2 eps at eps = 0.1 (train-train and test-train)",
-             all(s.min > 0.2 for s in seps), "smallest distances " + ", ".join(f"{s.name} {s.min:.3f}" for s in seps),
-             "every set's smallest distance to another class > 0.2")
-smooth = [k for k in by if k.startswith(("AT", "TRADES")) and k != "AT cosine warm-up"]
-regime = Regime.trained({k: by[k].health for k in ["natural", *smooth]}, "natural, AT and TRADES models")
-claims.check("Yang et al.: AT and TRADES are locally smoother than natural training",
-             all(by[k].lipschitz_test < by["natural"].lipschitz_test for k in smooth),
-             "local Lipschitz (test): " + ", ".join(f"{k} {fmt(by[k].lipschitz_test)}" for k in ["natural", *smooth]),
-             "every AT / TRADES constant < the natural one", regime)
-lo, hi = (f"TRADES beta={b:g}" for b in (P.betas[0], P.betas[-1]))
-claims.check("Yang et al.: a larger TRADES beta gives a smaller local Lipschitz constant and a higher clean error",
-             by[hi].lipschitz_test < by[lo].lipschitz_test and by[hi].clean > by[lo].clean,
-             f"{lo}: L {fmt(by[lo].lipschitz_test)}, clean {by[lo].clean:.1f}%; "
-             f"{hi}: L {fmt(by[hi].lipschitz_test)}, clean {by[hi].clean:.1f}%",
-             "L(largest beta) < L(smallest beta) and clean error larger", Regime.trained({k: by[k].health for k in (lo, hi)},
-                                                                                          "TRADES models"))
-trained = [m for m in first if m.health.trained]
-lips = [m.lipschitz_test for m in trained]
-errs = [m.robust["PGD"] for m in trained]
-rho = rank_correlation(lips, errs) if len(trained) >= 2 else float("nan")
-claims.check("Yang et al.: a lower local Lipschitz constant goes with a lower robust error across trained models",
-             rho >= 0.5, f"rho {rho:.2f} over {len(trained)} models: L {fmt_list(lips)}, PGD error {fmt_list(errs, 3)}",
-             "Spearman rho(local Lipschitz, PGD error) >= 0.5 over the trained models at the first budget",
-             Regime(f"at least 4 trained models at eps = {P.table_eps[0]:g}", len(trained) >= 4,
-                    "; ".join(f"{m.method}: {m.health.state()}" for m in first if not m.health.trained)))
-claims.no_masking(flags, "models of the table")
+claims.test("yang_separation", seps)
+claims.test("yang_smoother", first)
+claims.test("yang_correlation", first)
+claims.test("trades_beta", first)
+claims.test("no_masking", flags)
 
 # %%
 claims.report(out.claims)

@@ -11,22 +11,28 @@ from torch import nn
 
 from landscape_core.cli.runner import main
 from landscape_core.core.io import save_figure, save_json
-from landscape_core.report.claims import Claims, Regime
+from landscape_core.analysis.dynamics import Health
+from landscape_core.report.claims import Claims
 from landscape_core.report.html import build, claim_cells, run_inventory, table_html
 
 
 
 
+KINK = "Sec 3.2 / Fig 1: g_eps has a kink at theta = 0 that sharpens as eps grows"
+ZERO = "Fig 2d: without attack the late gradient is almost zero"
+
+
 def _outputs(root: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# 09 test"),
-                nbformat.v4.new_code_cell('claims.check("Fig 9: the thing rises", True, "1 < 2")'),
+                nbformat.v4.new_code_cell('claims.test("fig1_kink", jumps, 1.0)'),
                 nbformat.v4.new_code_cell("claims.report(out.claims)")]
-    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="[holds] 2. Sec 9: printed only\n")]
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"[untestable] P2. {ZERO}\n")]
     nbformat.write(nb, str(root / "09_test.ipynb"))
     c = Claims("09_test", "smoke")
-    c.check("Fig 9: the thing rises", True, "1 < 2", "a < b")
-    c.check("Sec 9: printed only", False, "n/a", "", Regime("trained", False, "constant classifier"))
+    c.test("fig1_kink", {0.6: 0.6, 1.2: 1.2})
+    plateau = Health(width=4, constant=True, dead_fraction=1.0, robust_err=0.9)
+    c.test("fig2d_zero", [0.0, 0.1], [0.01, 1.0], {0.0: plateau, 0.1: plateau})
     c.save(root / "claims")
     fig = plt.figure()
     fig.gca().plot([0, 1])
@@ -44,13 +50,14 @@ def test_build_links_claims_to_cells_and_embeds_everything(tmp_path):
               "device": "cpu", "precision": "fp32"})
     index = build(tmp_path, store, "test report")
     text = index.read_text()
-    ids = claim_cells(tmp_path / "09_test.ipynb", ["Fig 9: the thing rises", "Sec 9: printed only"])
+    ids = claim_cells(tmp_path / "09_test.ipynb", [{"claim": KINK, "key": "fig1_kink"}, ZERO])
     cells = nbformat.read(str(tmp_path / "09_test.ipynb"), as_version=4).cells
-    assert ids == {"Fig 9: the thing rises": cells[1].id, "Sec 9: printed only": cells[2].id}
+    assert ids == {KINK: cells[1].id, ZERO: cells[2].id}
     assert f'notebooks/09_test.html#cell-id={cells[1].id}' in text
     assert f'id="cell-id={cells[1].id}"' in (tmp_path / "report" / "notebooks" / "09_test.html").read_text()
     assert text.count("data:image/png;base64,") == 1 and "http" not in text.split("<body>")[1].replace("https://", "")
-    assert "1 holds, 0 fail, 1 untestable" in text and "not met:</b> constant classifier" in text
+    assert "2 paper claims: 1 holds, 0 fail, 1 untestable" in text and "not met:</b> eps=0: constant classifier" in text
+    assert "<details><summary>Liu et al. 2020, Sec 3.2 (Fig 1)</summary><q>as the light blue band" in text
     assert "the paper's Table 1" in text and "15.18(155)" in text          # beside our table1
     assert run_inventory(store)[0]["model"] == "lenet-4" and "1 runs, 0.1 min" in text
 

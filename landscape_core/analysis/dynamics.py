@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..attacks import sweep
 from ..data import Split, dataset_info
 from ..training import Run
 
-__all__ = ["Windows", "windows", "Health", "health", "TRAINED_FRACTION_OF_CHANCE"]
+__all__ = ["Windows", "windows", "Health", "health", "TRAINED_FRACTION_OF_CHANCE", "CONVERGED_FRACTION", "late_fall"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,17 @@ def windows(eps: float, probes: dict, first_n: int, last_n: int) -> Windows:
 # regime; the value is fixed here, not chosen per claim or per result.
 TRAINED_FRACTION_OF_CHANCE = 0.8
 
+# A trained model has reached its final stage ("converged", the regime of the claims about minima and the
+# end of training: Fig 2d / Thm 2, Fig 3, Fig 4, the barriers, Table 1) when its learning curve has
+# flattened: the mean robust training error of the last quarter of the updates is lower than that of the
+# third quarter by at most this fraction of the whole fall (the first tenth of the updates to the last
+# quarter), nor higher by more (an error still rising at the end, e.g. a budget still warming up, is not
+# a final stage either). It asks the end of training, not zero change: a model still bouncing around its minimum
+# (Thm 2) keeps a noisy error, while one still escaping the plateau loses a large share of its error in
+# its last quarter (quick zoo, 30 epochs: eps 0.3 still 0.43 -> 0.32 between epochs 19 and 28). Fixed
+# here before any claim was read, never per claim or per result.
+CONVERGED_FRACTION = 0.1
+
 
 @dataclass(frozen=True)
 class Health:
@@ -53,6 +66,8 @@ class Health:
     dead_fraction: float      # share of the last epoch's updates with at least one dead ReLU layer
     robust_err: float         # mean robust training error over the last epoch
     chance_err: float = 0.9   # 1 - 1/K
+    late_fall: float = float("nan")    # mean robust train error, 3rd quarter of the updates - last quarter
+    total_fall: float = float("nan")   # mean robust train error, first tenth of the updates - last quarter
 
     @property
     def stalled(self) -> bool:
@@ -64,6 +79,19 @@ class Health:
         """Left the initial plateau: not constant, robust training error <= 0.8 x chance."""
         return not self.constant and self.robust_err <= TRAINED_FRACTION_OF_CHANCE * self.chance_err
 
+    @property
+    def converged(self) -> bool:
+        """Trained and in its final stage: the last quarter of training took at most
+        :data:`CONVERGED_FRACTION` of the whole fall of the robust training error (unknown: not converged)."""
+        return (self.trained and self.total_fall == self.total_fall and self.late_fall == self.late_fall
+                and abs(self.late_fall) <= CONVERGED_FRACTION * max(self.total_fall, 0.0))
+
+    def settling(self) -> str:
+        """The numbers behind :attr:`converged`, in words."""
+        if self.late_fall != self.late_fall:
+            return "no learning curve recorded"
+        return f"last quarter fell {self.late_fall:.3f} of a total fall of {self.total_fall:.3f}"
+
     def describe(self) -> str:
         return (f"width {self.width:3d}: constant classifier {self.constant!s:5}, updates with a dead layer "
                 f"{self.dead_fraction:.2f}, robust train error {self.robust_err:.3f} -> stalled {self.stalled}")
@@ -73,6 +101,24 @@ class Health:
         what = "constant classifier" if self.constant else ("trained" if self.trained else "on the plateau")
         return f"{what} (robust train err {self.robust_err:.2f})"
 
+    def final_stage(self) -> str:
+        """:meth:`state` with the learning curve's last quarter: what the converged regime reports."""
+        if not self.trained:
+            return self.state()
+        what = "converged" if self.converged else "still converging"
+        return f"{what} (robust train err {self.robust_err:.2f}; {self.settling()})"
+
+
+def late_fall(robust_err) -> tuple[float, float]:
+    """(third quarter - last quarter, first tenth - last quarter) of the means of a run's per-update robust
+    training error: how much of its fall the run still made at the end (see :data:`CONVERGED_FRACTION`)."""
+    e = np.asarray(robust_err, dtype=float)
+    n = len(e)
+    if n < 8:
+        return float("nan"), float("nan")
+    q3, q4, first = e[n // 2: (3 * n) // 4].mean(), e[(3 * n) // 4:].mean(), e[: max(n // 10, 1)].mean()
+    return float(q3 - q4), float(first - q4)
+
 
 def health(run: Run, train: Split, device="cpu") -> Health:
     """How ``run`` ended: its predictions on the training set and its probes over the last epoch."""
@@ -81,6 +127,8 @@ def health(run: Run, train: Split, device="cpu") -> Health:
     p = run.probes
     last = slice(-math.ceil(train.n / run.spec.batch_size), None)
     k = dataset_info(run.spec.data.name).num_classes
+    fall, total = late_fall(p["robust_err"])
     return Health(width=run.spec.model.width, constant=bool((pred == pred[0]).all()),
                   dead_fraction=float((p["dead_layers"][last] > 0).mean()),
-                  robust_err=float(p["robust_err"][last].mean()), chance_err=1.0 - 1.0 / k)
+                  robust_err=float(p["robust_err"][last].mean()), chance_err=1.0 - 1.0 / k,
+                  late_fall=fall, total_fall=total)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ..core.io import atomic_write_text
-from .claims import count, provenance_note
+from .catalogue import table as catalogue_table
+from .claims import count_kinds, provenance_note
 from .paper import PAPER_TABLE1, PAPER_TASKS, paper_format
 from .tables import format_table, read_table
 from ..analysis.robustness import TABLE1_COLUMNS
@@ -83,16 +84,20 @@ def notebook_html(notebook: Path, target: Path) -> None:
     atomic_write_text(target, body)
 
 
-def claim_cells(notebook: Path, claims: Iterable[str]) -> dict[str, str]:
-    """Each claim -> the id of the notebook cell that checks it: the first code cell whose source
-    contains the claim's opening words, else the cell whose output prints it (the claims table)."""
+def claim_cells(notebook: Path, claims: Iterable[str | dict]) -> dict[str, str]:
+    """Each claim (its text, or its stored dict) -> the id of the notebook cell that tests it: the first code
+    cell whose source names its catalogue rule (``"key"``) or contains the claim's opening words, else the
+    cell whose output prints it (the claims table)."""
     cells = json.loads(Path(notebook).read_text())["cells"]
     out = {}
-    for claim in claims:
+    for item in claims:
+        claim = item["claim"] if isinstance(item, dict) else item
+        rule = item.get("key") if isinstance(item, dict) else None
         key = claim[:40]
         found = None
         for c in cells:
-            if c["cell_type"] == "code" and key in "".join(c["source"]):
+            source = "".join(c["source"])
+            if c["cell_type"] == "code" and ((rule and f'"{rule}"' in source) or key in source):
                 found = c.get("id")
                 break
         if found is None:
@@ -140,25 +145,29 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
     for nb in notebooks:
         notebook_html(nb, report / "notebooks" / f"{nb.stem}.html")
     claim_files = sorted((root / "claims").glob("*.json"))
-    all_verdicts, sections = [], []
+    all_claims, sections = [], []
     for path in claim_files:
         data = json.loads(path.read_text())
         name = data["notebook"]
         nb = Path(notebooks_dir or root) / f"{name}.ipynb"
-        ids = claim_cells(nb, [c["claim"] for c in data["claims"]]) if nb.exists() else {}
-        verdicts = [c["verdict"] for c in data["claims"]]
-        all_verdicts += verdicts
+        ids = claim_cells(nb, data["claims"]) if nb.exists() else {}
+        all_claims += data["claims"]
         rows = []
         for i, c in enumerate(data["claims"], 1):
             link = (f" <a href=\"notebooks/{name}.html#cell-id={_esc(ids[c['claim']])}\">cell</a>"
                     if c["claim"] in ids else "")
+            kind = c.get("kind") or "paper"
+            source = (f"<details><summary>{_esc(c['source'])}</summary><q>{_esc(c.get('sentence', ''))}</q>"
+                      f"</details>") if c.get("source") else ""
             rows.append(f"<tr class=\"{c['verdict']}\"><td>{i}</td><td class=\"l v\">{_esc(c['verdict'])}</td>"
-                        f"<td class=l>{_esc(c['claim'])}{link}</td><td class=l>{_esc(c['measured'])}</td>"
+                        f"<td class=l>{'paper' if kind == 'paper' else 'check (ours)'}</td>"
+                        f"<td class=l>{_esc(c['claim'])}{link}{source}</td><td class=l>{_esc(c['measured'])}</td>"
                         f"<td class=l>{_esc(c.get('rule', ''))}</td><td class=l>{_esc(c.get('regime', ''))}"
                         f"{('<br><b>not met:</b> ' + _esc(c['reason'])) if c.get('reason') else ''}</td></tr>")
         link = f" (<a href=\"notebooks/{name}.html\">notebook</a>)" if nb.exists() else ""
-        sections.append(f"<h3 id=\"claims-{name}\">{_esc(name)}: {_esc(count(verdicts))}{link}</h3>"
-                        "<table><tr><th>#</th><th>verdict</th><th class=l>claim</th><th class=l>measured</th>"
+        sections.append(f"<h3 id=\"claims-{name}\">{_esc(name)}: {_esc(count_kinds(data['claims']))}{link}</h3>"
+                        "<table><tr><th>#</th><th>verdict</th><th class=l>kind</th><th class=l>claim (source: "
+                        "click)</th><th class=l>measured</th>"
                         f"<th class=l>rule</th><th class=l>regime</th></tr>{''.join(rows)}</table>")
     figures = "".join(_img(p) for p in sorted((root / "figures").glob("*.png")))
     tables = []
@@ -171,9 +180,10 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
     devices = sorted({f"{r['device']} ({r['precision']})" for r in inventory})
     note = provenance_note(root, store)
     note = f"<p class=warn>{_esc(note).replace(chr(10), '<br>')}</p>" if note else ""
-    body = (f"<h1>{_esc(title)}</h1><p>{len(all_verdicts)} claims: {_esc(count(all_verdicts))}</p>"
+    body = (f"<h1>{_esc(title)}</h1><p>{_esc(count_kinds(all_claims))}</p>"
             "<nav><a href=\"#claims\">claims</a><a href=\"#figures\">figures</a><a href=\"#tables\">tables</a>"
-            "<a href=\"#runs\">run store</a><a href=\"#notebooks\">notebooks</a></nav>"
+            "<a href=\"#runs\">run store</a><a href=\"#notebooks\">notebooks</a><a href=\"#catalogue\">catalogue</a>"
+            "</nav>"
             f"<h2 id=\"claims\">Claims</h2>{''.join(sections) or '<p>no claims yet</p>'}"
             f"<h2 id=\"figures\">Figures</h2>{figures or '<p>no figures</p>'}"
             f"<h2 id=\"tables\">Tables</h2>{''.join(tables) or '<p>no tables</p>'}"
@@ -181,7 +191,10 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
             f"{_esc(', '.join(devices) or '-')}</p>{note}{table_html(inventory, 3)}"
             "<h2 id=\"notebooks\">Executed notebooks</h2><ul>"
             + "".join(f"<li><a href=\"notebooks/{nb.stem}.html\">{_esc(nb.stem)}</a></li>" for nb in notebooks)
-            + "</ul>")
+            + "</ul><h2 id=\"catalogue\">The catalogue of claims</h2><p>Every rule the notebooks apply: the sentence "
+            "it tests, the rule, the regime its models must be in and how it was calibrated on the sources' "
+            "published numbers (landscape_core/report/catalogue/, tests/test_catalogue.py).</p>"
+            + table_html(catalogue_table()))
     index = report / "index.html"
     atomic_write_text(index, page(title, body))
     return index

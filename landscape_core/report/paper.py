@@ -8,7 +8,7 @@ from ..analysis.robustness import CIFAR_LIKE, MNIST_LIKE, TABLE1_COLUMNS
 from ..core.spec import ParameterError
 
 __all__ = ["paper_format", "parse_paper_format", "PAPER_TASKS", "PAPER_TABLE1", "paper_row", "paper_task",
-           "compare_with_paper"]
+           "compare_with_paper", "paper_table1_means", "PAPER_PERTURBATION", "PAPER_FIG5"]
 
 
 def paper_format(mean: float, std: float | None = None, decimals: int = 2) -> str:
@@ -65,6 +65,61 @@ def _parse_table1(text: str) -> dict[tuple[str, bool, str], dict[str, tuple[floa
 
 # (task id, periodic learning rate, scheduler) -> column -> (mean %, std %)
 PAPER_TABLE1: dict[tuple[str, bool, str], dict[str, tuple[float, float]]] = _parse_table1(_TABLE1_TEXT)
+
+
+def paper_table1_means(task: str) -> dict[tuple[bool, str], dict[str, float]]:
+    """One task of Table 1 as the claim rules read it: (periodic lr, scheduler) -> column -> mean (%)."""
+    return {(p, s.lower()): {c: v[0] for c, v in cols.items()} for (t, p, s), cols in PAPER_TABLE1.items()
+            if t == task}
+
+
+# Copied from the slides (Liu et al., NeurIPS 2020 talk, "Hessian Analysis"): the average cosine similarity
+# of the training-set perturbations of theta + a v and theta - a v, and the test error (%) there, for v the
+# top Hessian eigenvector or a random unit vector. Rows: a, then (cosine, test error) per eps.
+_PERTURBATION_TEXT = {
+    "mnist_lenet": ((0.1, 0.2, 0.3, 0.4), """
+Eigenvector 0.00 0.861 3.34 0.837 6.72 0.918 6.94 0.928 8.74
+Eigenvector 0.01 0.847 3.36 0.823 6.83 0.241 7.48 0.188 15.9
+Eigenvector 0.03 0.812 3.42 0.789 7.07 0.236 9.19 0.282 31.4
+Eigenvector 0.05 0.779 3.53 0.757 7.66 0.274 11.2 0.375 44.6
+Eigenvector 0.10 0.705 4.20 0.683 10.4 0.367 19.1 0.455 99.3
+Random      0.00 0.861 3.34 0.837 6.72 0.918 6.94 0.928 8.74
+Random      0.01 0.860 3.34 0.837 6.71 0.913 6.99 0.906 8.80
+Random      0.03 0.861 3.34 0.837 6.72 0.888 6.99 0.818 8.65
+Random      0.05 0.860 3.35 0.837 6.69 0.863 6.94 0.745 8.49
+Random      0.10 0.860 3.35 0.837 6.67 0.780 6.82 0.653 8.90
+"""),
+    "cifar10_resnet18": ((2 / 255, 4 / 255, 8 / 255), """
+Eigenvector 0.0 0.976 27.0 0.962 42.1 0.945 58.6
+Eigenvector 0.1 0.471 28.0 0.475 43.7 0.461 61.3
+Eigenvector 0.3 0.148 34.2 0.157 49.9 0.140 70.2
+Eigenvector 0.5 0.075 44.1 0.078 63.1 0.069 83.9
+Eigenvector 1.0 0.050 79.0 0.046 88.4 0.034 89.0
+Random      0.0 0.976 27.0 0.962 42.1 0.945 58.6
+Random      0.1 0.975 27.1 0.962 42.1 0.945 58.6
+Random      0.3 0.973 27.1 0.960 42.1 0.944 58.6
+Random      0.5 0.968 27.1 0.957 42.1 0.942 58.7
+Random      1.0 0.955 27.1 0.946 42.1 0.935 58.6
+""")}
+
+
+def _parse_perturbation(eps: tuple, text: str) -> dict[float, dict[str, dict[float, tuple[float, float]]]]:
+    out: dict = {e: {} for e in eps}
+    for line in text.strip().splitlines():
+        direction, a, *cells = line.split()
+        for i, e in enumerate(eps):
+            out[e].setdefault(direction, {})[float(a)] = (float(cells[2 * i]), float(cells[2 * i + 1]))
+    return out
+
+
+# task -> eps -> "Eigenvector" / "Random" -> a -> (cosine similarity, test error %)
+PAPER_PERTURBATION = {task: _parse_perturbation(*v) for task, v in _PERTURBATION_TEXT.items()}
+
+# Copied from the slides ("Insensitive to learning rate choice"): mean (std) robust test error (%) of LeNet
+# models at eps = 0.4 after 100 epochs of Adam, per learning rate and scheduler (88.65: a constant classifier).
+PAPER_FIG5 = {"constant": {1e-4: (8.58, 0.89), 3e-4: (88.65, 0.0), 1e-3: (88.65, 0.0)},
+              "cosine": {1e-4: (6.64, 0.70), 3e-4: (7.44, 0.52), 1e-3: (9.62, 0.83)},
+              "linear": {1e-4: (6.69, 0.59), 3e-4: (7.48, 0.11), 1e-3: (7.48, 0.15)}}
 
 
 def paper_row(task: str, periodic: bool, scheduler: str) -> dict[str, tuple[float, float]]:

@@ -14,15 +14,16 @@ __all__ = ["health", "zoo_table", "spectra_table", "landscape_summary", "fig5_ta
 
 
 def health(runs: Mapping[Any, Any]) -> str:
-    """How each training run ended (a label or ε -> :class:`~landscape_core.analysis.dynamics.Health`)."""
-    return "\n".join(f"{f'eps={k:g}' if isinstance(k, float) else k}: {h.state()}" for k, h in runs.items())
+    """How each training run ended (a label or ε -> :class:`~landscape_core.analysis.dynamics.Health`): on the
+    plateau, a constant classifier, trained and still converging, or converged (with its learning curve's end)."""
+    return "\n".join(f"{f'eps={k:g}' if isinstance(k, float) else k}: {h.final_stage()}" for k, h in runs.items())
 
 
 def zoo_table(zoo) -> str:
     """02: the Fig 2 windows of each model of the zoo (a :class:`~landscape_core.studies.gradient_dynamics.ZooRuns`)."""
     lines = [" eps  | early grad | early err | dist@first_n | late grad | late err | diverged | end of training"]
     lines += [f"{w.eps:5.2f} | {fmt(w.early_grad):>10} | {w.early_err:9.3f} | {fmt(w.dist_at_n):>12} |"
-              f" {fmt(w.late_grad):>9} | {w.late_err:8.3f} | {zoo.runs[w.eps].diverged!s:8} | {zoo.health[w.eps].state()}"
+              f" {fmt(w.late_grad):>9} | {w.late_err:8.3f} | {zoo.runs[w.eps].diverged!s:8} | {zoo.health[w.eps].final_stage()}"
               for w in zoo.windows]
     return "\n".join(lines)
 

@@ -76,9 +76,9 @@ def by_direction(results: dict[float, dict[str, SimilarityResult]]) -> dict[str,
     return {d: {f"eps = {e:g}": results[e][d] for e in results} for d in DIRECTIONS}
 
 
-def changes(results: dict[float, dict[str, SimilarityResult]]) -> tuple[dict, dict]:
-    """Per direction, over the budgets: the cosine drop and the robust error rise (points) from a = 0
-    to the largest a."""
-    drop = {d: [r[d].cosine_mean[0] - r[d].cosine_mean[-1] for r in results.values()] for d in DIRECTIONS}
-    rise = {d: [100 * (r[d].error_mean[-1] - r[d].error_mean[0]) for r in results.values()] for d in DIRECTIONS}
-    return drop, rise
+def perturbation_table(results: dict[float, dict[str, SimilarityResult]]) -> dict:
+    """The slides' table, as the claim rules read it: eps -> direction -> a -> (mean cosine similarity,
+    robust error %), the same shape as the paper's (:data:`~landscape_core.report.paper.PAPER_PERTURBATION`)."""
+    return {e: {d: {float(a): (float(c), 100 * float(err)) for a, c, err in
+                    zip(r[d].a_values, r[d].cosine_mean, r[d].error_mean)} for d in DIRECTIONS}
+            for e, r in results.items()}

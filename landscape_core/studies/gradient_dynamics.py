@@ -11,11 +11,12 @@ from pathlib import Path
 from ..analysis.dynamics import Health, Windows, health, windows
 from ..core.spec import param
 from ..data import Split, load_data
-from ..training import Run, get_or_train
+from ..training import Run, TrainSpec, get_or_train
 from .base import NotebookParams, Task, TrainingParams, ZooParams, at_most, increasing
+from .pas import EPS_MAX_RATIO
 
-__all__ = ["GradientDynamicsParams", "ZooTask", "Zoo", "load_zoo", "ZooRuns", "train_zoo", "width_sweep", "zoo_data",
-           "train_task_zoos"]
+__all__ = ["GradientDynamicsParams", "ZooTask", "Zoo", "load_zoo", "ZooRuns", "train_zoo", "width_sweep", "WidthSweep",
+           "width_specs", "late_gradients", "zoo_data", "train_task_zoos"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,7 @@ class GradientDynamicsParams(NotebookParams):
 
     def training_specs(self) -> list:
         zoo = self.zoo()
-        return (list(zoo.specs().values()) + [zoo.spec(self.stall_eps, width=w, epochs=self.stall_epochs)
-                                              for w in self.stall_widths]
+        return (list(zoo.specs().values()) + list(width_specs(self).values())
                 + [spec for t in self.tasks for spec in t.zoo(self.seed).specs().values()])
 
 
@@ -115,13 +115,47 @@ def train_zoo(zoo: ZooParams, store: Path, *, first_n: int, last_n: int, device=
     return ZooRuns(z.runs, z.health, probes, [windows(eps, probes[eps], first_n, last_n) for eps in z.runs])
 
 
+@dataclass
+class WidthSweep:
+    """App C.2.4 and Sec 6: how each width ended at ``stall_eps`` (``stalls``, in ``stall_widths`` order), the
+    smallest width trained without attack (``clean``) and with the cosine warm-up to ``stall_eps`` (``warmup``)."""
+
+    eps: float
+    stalls: list[Health]
+    clean: Health
+    warmup: Health
+
+    def describe(self) -> str:
+        w = self.stalls[0].width
+        return "\n".join([*(s.describe() for s in self.stalls),
+                          f"width {w:3d} at eps 0: {self.clean.state()}",
+                          f"width {w:3d} with the cosine warm-up to eps {self.eps:g}: {self.warmup.state()}"])
+
+
+def width_specs(P: GradientDynamicsParams) -> dict[str, TrainSpec]:
+    """The runs of the width sweep: ``width <w>`` at ``stall_eps`` for each width; the smallest width at
+    eps 0 (``clean``) and with the cosine warm-up (05's eps_max ratio) to ``stall_eps`` (``warmup``)."""
+    zoo, small = P.zoo(), P.stall_widths[0]
+    specs = {f"width {w}": zoo.spec(P.stall_eps, width=w, epochs=P.stall_epochs) for w in P.stall_widths}
+    specs["clean"] = zoo.spec(0.0, width=small, epochs=P.stall_epochs)
+    specs["warmup"] = zoo.spec(P.stall_eps, width=small, epochs=P.stall_epochs, eps_schedule="cosine",
+                               eps_max=EPS_MAX_RATIO["cosine"] * P.stall_eps)
+    return specs
+
+
 def width_sweep(P: GradientDynamicsParams, store: Path, *, device="cpu",
-                data: tuple[Split, Split] | None = None) -> list[Health]:
-    """App C.2.4: models of several widths at ``stall_eps``; which of them stalled."""
-    zoo = P.zoo()
-    data = data or zoo_data(zoo)
-    return [health(get_or_train(zoo.spec(P.stall_eps, width=w, epochs=P.stall_epochs), store, device=device,
-                                progress=P.progress, data=data), data[0], device) for w in P.stall_widths]
+                data: tuple[Split, Split] | None = None) -> WidthSweep:
+    """App C.2.4: models of several widths at ``stall_eps`` (which of them stalled), and the smallest width
+    without attack and with a warm-up of the budget (Sec 6)."""
+    data = data or zoo_data(P.zoo())
+    h = {k: health(get_or_train(spec, store, device=device, progress=P.progress, data=data), data[0], device)
+         for k, spec in width_specs(P).items()}
+    return WidthSweep(P.stall_eps, [h[f"width {w}"] for w in P.stall_widths], h["clean"], h["warmup"])
+
+
+def late_gradients(zoo: ZooRuns, last_n: int) -> dict[float, list[float]]:
+    """Each budget's stochastic gradient norms over its last ``last_n`` updates (Thm 2's tail)."""
+    return {eps: [float(v) for v in p["grad_norm"][-last_n:]] for eps, p in zoo.probes.items()}
 
 
 def train_task_zoos(P: GradientDynamicsParams, store: Path, *, device="cpu") -> dict[str, ZooRuns]:

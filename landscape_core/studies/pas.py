@@ -189,6 +189,10 @@ class PASResult:
         """The Table 1 rows whose model left the initial plateau."""
         return [r for r, h in zip(self.rows, self.row_health) if h.trained]
 
+    def fig5_means(self) -> dict[str, dict[float, float]]:
+        """Fig 5 as the claim rule reads it: scheduler -> lr -> mean robust error (%)."""
+        return {s: {lr: m for lr, (m, _) in by_lr.items()} for s, by_lr in self.fig5.items()}
+
     def sensitivity(self, scheduler: str) -> float:
         """Spread of the Fig 5 robust error across learning rates (points): max - min over the lrs."""
         errs = [m for m, _ in self.fig5[scheduler].values()]

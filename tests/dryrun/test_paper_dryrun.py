@@ -97,5 +97,5 @@ def test_table1_cifar_rows_beside_the_papers(dry):
 def test_fig2_on_cifar10_and_separation_on_cifar10(dry):
     assert list((dry / "figures").glob("02_gradient_dynamics_fig2_cifar10_resnet18.*"))
     claims = json.loads((dry / "claims" / "02_gradient_dynamics.json").read_text())["claims"]
-    assert sum("(cifar10_resnet18)" in c["claim"] for c in claims) == 4
+    assert sum("(cifar10_resnet18)" in c["claim"] for c in claims) == 6
     assert "cifar10" in _text(dry / "07_local_lipschitzness.ipynb")
