@@ -88,14 +88,15 @@ print(f"{len(task_zoos)} other task(s)")
 # A trend is Spearman's rank correlation between $\epsilon$ and the window mean, $|\rho| \ge 0.9$ in the
 # stated direction. The early windows describe the start of training, the plateau included, so every
 # model counts. The late gradients (Fig 2d, Thm 2) are about the final near-minimum region: they are
-# tested over the budgets whose model **converged** (trained, and its last quarter of training took at
-# most 10% of the whole fall of its robust training error), and are untestable with fewer than three.
+# tested over the budgets whose model **converged** (trained, and at the end of its training the robust
+# training error moved by at most 10% of its whole fall from chance), and are untestable with fewer
+# than three. The early fall is the robust training error of the first window's first tenth minus its last.
 
 # %%
 for task, z in {"": zoo, **task_zoos}.items():
     eps, w = [w.eps for w in z.windows], z.windows
     claims.test("fig2a", eps, [x.early_grad for x in w], P.first_n, label=task)
-    claims.test("fig2b", eps, [x.early_err for x in w], P.first_n, label=task)
+    claims.test("fig2b", eps, [x.early_fall for x in w], P.first_n, label=task)
     claims.test("fig2c", eps, [x.dist_at_n for x in w], P.first_n, label=task)
     claims.test("fig2d", eps, [x.late_grad for x in w], P.last_n, z.health, label=task)
     claims.test("fig2d_zero", eps, [x.late_grad for x in w], z.health, label=task)

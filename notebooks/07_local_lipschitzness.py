@@ -131,7 +131,7 @@ save_figure(plots.smoothness_vs_eps(zs), out.figure("zoo"))
 # model is the objective's design: our check of the implementation, counted apart.
 
 # %%
-claims.test("yang_separation", seps)
+claims.test("yang_separation", seps, P.table_eps[0])
 claims.test("yang_smoother", first)
 claims.test("yang_correlation", first)
 claims.test("trades_beta", first)

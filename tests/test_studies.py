@@ -14,7 +14,7 @@ from landscape_core.data import DatasetSpec, Split, load_data
 from landscape_core.models import ModelSpec, build_model
 from landscape_core.studies import GradientDynamicsParams, PASParams, TrainingParams, ZooParams
 from landscape_core.studies import connectivity, cosine, hessian, pas
-from landscape_core.training.schedules import schedule_value
+from landscape_core.training.schedules import ScheduleSpec, schedule_value
 from landscape_core.training.store import get_or_train, run_key
 
 
@@ -134,11 +134,16 @@ def test_a_list_of_tasks_round_trips_and_leaves_old_digests_alone():
 class _StubRun:
     """What :func:`health` reads of a run: its model, probes, width, batch size and data set."""
 
-    def __init__(self, model, dead_layers, robust_err=0.5):
+    def __init__(self, model, dead_layers, robust_err=0.5, schedule="constant"):
+        err = robust_err if np.ndim(robust_err) else np.full(len(dead_layers), robust_err)
         self._model, self.probes = model, {"dead_layers": np.asarray(dead_layers, float),
-                                           "robust_err": np.full(len(dead_layers), robust_err)}
+                                           "robust_err": np.asarray(err, float)}
+        epochs = len(dead_layers) // 2
         self.spec = type("S", (), {"model": ModelSpec(arch="lenet", width=1), "batch_size": 25,
-                                   "data": DatasetSpec(name="mnist5k")})()
+                                   "data": DatasetSpec(name="mnist5k"), "epochs": epochs,
+                                   "attack": AttackSpec(eps=0.3, step_size=0.075),
+                                   "eps_spec": ScheduleSpec(kind=schedule, value=0.3, v_max=0.6 if schedule != "constant"
+                                                            else None, epochs=epochs)})()
 
     def model(self, device="cpu"):
         return self._model
@@ -163,6 +168,22 @@ def test_health_flags_a_constant_classifier_dead_layers_and_the_plateau():
     assert h.chance_err == pytest.approx(0.9)
     assert not health(_StubRun(lively, [0, 0, 0, 0], robust_err=0.75), train).trained  # 0.75 > 0.8 x 0.9
     assert health(_StubRun(lively, [0, 0, 0, 0], robust_err=0.70), train).trained
+
+
+def test_health_reads_convergence_where_the_budget_is_at_its_target():
+    x = torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    train = Split(x, torch.arange(50) % 10)                  # 2 updates an epoch, 20 epochs
+    torch.manual_seed(0)
+    lively = build_model("linear", 1).eval()
+    flat = np.r_[np.linspace(0.9, 0.2, 20), np.full(20, 0.2)]
+    h = health(_StubRun(lively, [0] * 40, robust_err=flat), train)
+    assert h.converged and h.late_fall == pytest.approx(0.0) and h.total_fall == pytest.approx(0.7)
+    falling = np.linspace(0.9, 0.3, 40)
+    assert not health(_StubRun(lively, [0] * 40, robust_err=falling), train).converged
+    # a linear warm-up to 2 x 0.3 reaches 0.3 half-way: its error rises until then, and is read after it
+    warm = np.r_[np.linspace(0.2, 0.6, 20), np.full(20, 0.5)]
+    hw = health(_StubRun(lively, [0] * 40, robust_err=warm, schedule="linear"), train)
+    assert hw.converged and hw.late_fall == pytest.approx(0.0)
 
 
 @pytest.fixture(scope="module")

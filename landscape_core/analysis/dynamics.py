@@ -14,6 +14,7 @@ import numpy as np
 from ..attacks import sweep
 from ..data import Split, dataset_info
 from ..training import Run
+from ..training.schedules import schedule_values
 
 __all__ = ["Windows", "windows", "Health", "health", "TRAINED_FRACTION_OF_CHANCE", "CONVERGED_FRACTION", "late_fall"]
 
@@ -27,6 +28,7 @@ class Windows:
     late_grad: float
     early_err: float
     late_err: float
+    early_fall: float         # robust training error: first tenth of the first window - its last tenth
     dist_at_n: float
     final_dist: float
 
@@ -34,8 +36,10 @@ class Windows:
 def windows(eps: float, probes: dict, first_n: int, last_n: int) -> Windows:
     g, e, d = probes["grad_norm"], probes["robust_err"], probes["dist"]
     n = min(first_n, len(g))
+    tenth = max(n // 10, 1)
     return Windows(eps=eps, early_grad=float(g[:n].mean()), late_grad=float(g[-last_n:].mean()),
                    early_err=float(e[:n].mean()), late_err=float(e[-last_n:].mean()),
+                   early_fall=float(e[:tenth].mean() - e[n - tenth:n].mean()),
                    dist_at_n=float(d[n - 1]), final_dist=float(d[-1]))
 
 
@@ -47,13 +51,15 @@ TRAINED_FRACTION_OF_CHANCE = 0.8
 
 # A trained model has reached its final stage ("converged", the regime of the claims about minima and the
 # end of training: Fig 2d / Thm 2, Fig 3, Fig 4, the barriers, Table 1) when its learning curve has
-# flattened: the mean robust training error of the last quarter of the updates is lower than that of the
-# third quarter by at most this fraction of the whole fall (the first tenth of the updates to the last
-# quarter), nor higher by more (an error still rising at the end, e.g. a budget still warming up, is not
-# a final stage either). It asks the end of training, not zero change: a model still bouncing around its minimum
-# (Thm 2) keeps a noisy error, while one still escaping the plateau loses a large share of its error in
-# its last quarter (quick zoo, 30 epochs: eps 0.3 still 0.43 -> 0.32 between epochs 19 and 28). Fixed
-# here before any claim was read, never per claim or per result.
+# flattened. The curve is read at the target budget only (a warm-up's first epochs are at a smaller eps,
+# a periodic run restarts its budget): over the last stretch of training at the target, from half-way on
+# at the earliest, the mean robust training error of its second half is lower than that of its first half
+# by at most this fraction of the whole fall from chance (1 - 1/K) to that second half, nor higher by more
+# (an error still rising at the end is not a final stage either). For a constant budget the two halves are
+# the third and the last quarter of training. It asks the end of training, not zero change: a model still
+# bouncing around its minimum (Thm 2) keeps a noisy error, while one still escaping the plateau loses a
+# large share of its error at the end (quick zoo, 30 epochs: eps 0.3 still 0.43 -> 0.32 between epochs
+# 19 and 28). Fixed here before any claim was read, never per claim or per result.
 CONVERGED_FRACTION = 0.1
 
 
@@ -66,8 +72,8 @@ class Health:
     dead_fraction: float      # share of the last epoch's updates with at least one dead ReLU layer
     robust_err: float         # mean robust training error over the last epoch
     chance_err: float = 0.9   # 1 - 1/K
-    late_fall: float = float("nan")    # mean robust train error, 3rd quarter of the updates - last quarter
-    total_fall: float = float("nan")   # mean robust train error, first tenth of the updates - last quarter
+    late_fall: float = float("nan")    # mean robust train error at the target eps: first half - second half
+    total_fall: float = float("nan")   # chance error - the second half's mean (see CONVERGED_FRACTION)
 
     @property
     def stalled(self) -> bool:
@@ -81,8 +87,8 @@ class Health:
 
     @property
     def converged(self) -> bool:
-        """Trained and in its final stage: the last quarter of training took at most
-        :data:`CONVERGED_FRACTION` of the whole fall of the robust training error (unknown: not converged)."""
+        """Trained and in its final stage: the end of training at the target budget moved the robust training
+        error by at most :data:`CONVERGED_FRACTION` of its whole fall from chance (unknown: not converged)."""
         return (self.trained and self.total_fall == self.total_fall and self.late_fall == self.late_fall
                 and abs(self.late_fall) <= CONVERGED_FRACTION * max(self.total_fall, 0.0))
 
@@ -90,7 +96,7 @@ class Health:
         """The numbers behind :attr:`converged`, in words."""
         if self.late_fall != self.late_fall:
             return "no learning curve recorded"
-        return f"last quarter fell {self.late_fall:.3f} of a total fall of {self.total_fall:.3f}"
+        return f"its last stretch fell {self.late_fall:.3f} of a total fall of {self.total_fall:.3f} from chance"
 
     def describe(self) -> str:
         return (f"width {self.width:3d}: constant classifier {self.constant!s:5}, updates with a dead layer "
@@ -102,22 +108,29 @@ class Health:
         return f"{what} (robust train err {self.robust_err:.2f})"
 
     def final_stage(self) -> str:
-        """:meth:`state` with the learning curve's last quarter: what the converged regime reports."""
+        """:meth:`state` with the end of the learning curve: what the converged regime reports."""
         if not self.trained:
             return self.state()
         what = "converged" if self.converged else "still converging"
         return f"{what} (robust train err {self.robust_err:.2f}; {self.settling()})"
 
 
-def late_fall(robust_err) -> tuple[float, float]:
-    """(third quarter - last quarter, first tenth - last quarter) of the means of a run's per-update robust
-    training error: how much of its fall the run still made at the end (see :data:`CONVERGED_FRACTION`)."""
+def late_fall(robust_err, chance_err: float, at_target=None) -> tuple[float, float]:
+    """(first half - second half, chance - second half) of the mean per-update robust training error over
+    the last stretch of training at the target budget (``at_target``: one bool per update; None: all), from
+    half-way on at the earliest: how much of its fall the run still made at its end (see
+    :data:`CONVERGED_FRACTION`)."""
     e = np.asarray(robust_err, dtype=float)
     n = len(e)
-    if n < 8:
+    start = n // 2
+    if at_target is not None:
+        off = np.flatnonzero(~np.asarray(at_target, dtype=bool))
+        start = max(start, int(off[-1]) + 1 if off.size else 0)
+    if n - start < 4:
         return float("nan"), float("nan")
-    q3, q4, first = e[n // 2: (3 * n) // 4].mean(), e[(3 * n) // 4:].mean(), e[: max(n // 10, 1)].mean()
-    return float(q3 - q4), float(first - q4)
+    mid = (start + n) // 2
+    first, second = e[start:mid].mean(), e[mid:].mean()
+    return float(first - second), float(chance_err - second)
 
 
 def health(run: Run, train: Split, device="cpu") -> Health:
@@ -127,7 +140,10 @@ def health(run: Run, train: Split, device="cpu") -> Health:
     p = run.probes
     last = slice(-math.ceil(train.n / run.spec.batch_size), None)
     k = dataset_info(run.spec.data.name).num_classes
-    fall, total = late_fall(p["robust_err"])
+    per_epoch = math.ceil(train.n / run.spec.batch_size)
+    ts = (np.arange(len(p["robust_err"])) + 0.5) / per_epoch
+    eps = schedule_values(run.spec.eps_spec, np.minimum(ts, run.spec.epochs))
+    fall, total = late_fall(p["robust_err"], 1.0 - 1.0 / k, eps >= run.spec.attack.eps - 1e-12)
     return Health(width=run.spec.model.width, constant=bool((pred == pred[0]).all()),
                   dead_fraction=float((p["dead_layers"][last] > 0).mean()),
                   robust_err=float(p["robust_err"][last].mean()), chance_err=1.0 - 1.0 / k,

@@ -1,10 +1,10 @@
 """06_connectivity: Sec 6, App C.2.5 - Bezier curves between two minima, clean and adversarial.
 
-The end points are the zoo's models at ε = 0 and at the largest ε whose model trained (end points
-must be minima), each with a second seed.  Each
-curve is trained in the run store (resumable), then the loss and error are scanned along the straight
-line and the trained curve; the barrier height is the maximum along a path minus the mean of its end
-points, compared relative to the end points' loss.
+The end points are the zoo's models at ε = 0 and at the largest ε whose model converged (end points
+must be minima; the converged regime of :mod:`landscape_core.analysis.dynamics`), each with a second
+seed.  Each curve is trained in the run store (resumable), then the loss and error are scanned along
+the straight line and the trained curve; the barrier height is the maximum along a path minus the mean
+of its end points.
 """
 from __future__ import annotations
 
@@ -85,18 +85,20 @@ def connect(start, end, x, y, x_eval, y_eval, spec: CurveRunSpec, store: Path, t
 
 
 def budgets(zoo_health: dict[float, Health]) -> list[float]:
-    """The adversarial budgets whose zoo model (first seed) left the initial plateau, largest first:
-    the candidates for the adversarial end points (they must be minima); when none trained, the largest
-    budget alone (its claims are then untestable)."""
+    """The adversarial budgets whose zoo model (first seed) converged, largest first: the candidates for the
+    adversarial end points (they must be minima); when none converged, those that left the initial plateau;
+    when none did, the largest budget alone (the claims are then untestable). Decided by training health
+    alone, before any barrier is measured."""
+    converged = sorted((e for e, h in zoo_health.items() if e > 0 and h.converged), reverse=True)
     trained = sorted((e for e, h in zoo_health.items() if e > 0 and h.trained), reverse=True)
-    return trained or [max(zoo_health)]
+    return converged or trained or [max(zoo_health)]
 
 
 def connect_zoo(P: ConnectivityParams, store: Path, *, device="cpu",
                 data: tuple[Split, Split]) -> dict[float, Connection]:
     """Two curves, each between a zoo model and its second seed: at ε = 0, and at the largest budget of
-    :func:`budgets` whose second seed trained as well (both end points must be minima; a second seed
-    that stalls moves the curve to the next smaller budget, decided by training health alone)."""
+    :func:`budgets` whose second seed is in the same regime (both end points must be minima; a second seed
+    that does not converge moves the curve to the next smaller budget, decided by training health alone)."""
     x, y = data[0].x.to(device), data[0].y.to(device)
     ts = np.linspace(0, 1, P.points)
     zoo = load_zoo(P.zoo, store, device=device, data=data)
@@ -109,7 +111,8 @@ def connect_zoo(P: ConnectivityParams, store: Path, *, device="cpu",
     candidates = budgets(zoo.health)
     for eps in candidates:
         chosen_eps = second(eps)
-        if chosen_eps[1].trained or eps == candidates[-1]:
+        same = chosen_eps[1].converged if zoo.health[eps].converged else chosen_eps[1].trained
+        if same or eps == candidates[-1]:
             chosen[eps] = chosen_eps
             break
     out = {}

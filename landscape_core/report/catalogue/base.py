@@ -17,8 +17,9 @@ YANG = "Yang et al. 2020"
 TREND_RHO = 0.9     # a monotone trend: Spearman |rho| >= 0.9 (with five budgets: at most one adjacent swap)
 TRAINED = (f"trained: not a constant classifier, robust training error over the last epoch <= "
            f"{TRAINED_FRACTION_OF_CHANCE:g} x chance")
-CONVERGED = (f"converged: trained, and the last quarter of training took at most {CONVERGED_FRACTION:.0%} of "
-             f"the whole fall of the robust training error (the learning curve has flattened)")
+CONVERGED = (f"converged: trained, and at the end of training at the target budget the robust training error "
+             f"moved by at most {CONVERGED_FRACTION:.0%} of its whole fall from chance (the learning curve has "
+             f"flattened)")
 
 
 @dataclass(frozen=True)
@@ -107,4 +108,4 @@ def _trend(x: Sequence[float], values: Sequence[float], direction: int, what: st
 
 TREND_TEST = f"Spearman rho(eps, {{}}) {{}} {TREND_RHO} over the budgets"
 TREND_WHY = (f"no published numbers (figures only); |rho| >= {TREND_RHO}: a monotone trend with at most one "
-             "adjacent swap among five budgets")
+             "adjacent swap among five budgets (with three or four in regime: a strict order)")

@@ -86,6 +86,8 @@ def thm1_collapse(last_trained: float | None, first_collapsed: float | None, eps
       sentence="By contrast, in adversarial training, i.e., eps > 0, we cannot guarantee convergence to a "
                "critical point. Instead, the gradients are non-vanishing",
       test="the median late full-batch gradient norm is strictly increasing in eps, the largest eps's > 2x eps = 0's",
+      regime="none: the runs are constant-step SGD on a smooth (softplus) model for a fixed number of steps, the "
+             "setting of Theorem 2",
       calibration="no published numbers (a theorem); 2x: the non-vanishing part must dominate the eps = 0 "
                   "noise floor of constant-step SGD")
 def thm2_linear(norms: Mapping[float, Sequence[float]]) -> Outcome:
@@ -102,10 +104,13 @@ def thm2_linear(norms: Mapping[float, Sequence[float]]) -> Outcome:
                "P(||grad L_eps(theta_t)|| > C) increases quadratically with eps.",
       test=f"C = the median of all late gradient norms pooled over the budgets in regime; Spearman "
            f"rho(eps, share of late updates with norm > C) >= {TREND_RHO}, over at least 3 budgets",
-      regime=f"the budgets' models {CONVERGED} (the theorem is about the end of training); all, for the "
-             "linear model's full-batch SGD",
-      calibration="no published numbers (a theorem); C is fixed across eps as the sentence says, at the pooled "
-                  "median so that the shares are not all 0 or 1")
+      regime=f"for 02's zoo: the budgets' models {CONVERGED} (the theorem is about the end of training); for "
+             "01: none (constant-step mini-batch SGD on a softplus MLP, full-batch gradient norms, Theorem 2's "
+             "setting)",
+      calibration="no published numbers (a theorem). Theorem 2 bounds the probability from above, "
+                  "P < 4 / (gamma^2 - 2 gamma + 4) for C = gamma eps L > 2 eps L, and the sentence reads the bound's "
+                  "growth; the rule tests the observed share's rise. C is fixed across eps as the sentence says, "
+                  "at the pooled median so that the shares are not all 0 or 1")
 def thm2_tail(norms: Mapping[float, Sequence[float]], health: Mapping[float, Health] | None = None) -> Outcome:
     eps = sorted(norms)
     keep = [e for e in eps if health is None or health[e].converged]

@@ -13,15 +13,17 @@ _YANG_ABSTRACT = ("In many image datasets, the classes are separated in the sens
 
 
 @rule("yang_separation",
-      claim="Yang et al.: the classes are separated by more than 2 eps at eps = 0.1 (train-train and test-train)",
+      claim="Yang et al.: the classes are separated by more than 2 eps at the source's budget (train-train and "
+            "test-train)",
       source=f"{YANG}, README abstract (the separation table of their Sec 3)", sentence=_YANG_ABSTRACT,
-      test="every set's smallest L-inf distance to a point of another class > 0.2",
+      test="every set's smallest L-inf distance to a point of another class > 2 eps (eps: the first of 07's "
+           "table_eps, the source's MNIST 0.1)",
       calibration="not calibrated: the references hold no separation numbers; 2 eps is the distance below "
                   "which no classifier can be both accurate and robust at eps")
-def yang_separation(separations: Sequence) -> Outcome:
+def yang_separation(separations: Sequence, eps: float) -> Outcome:
     """``separations``: objects with ``name`` and ``min`` (the smallest distance to another class)."""
-    return Outcome(all(s.min > 0.2 for s in separations),
-                   "smallest distances " + ", ".join(f"{s.name} {s.min:.3f}" for s in separations))
+    return Outcome(all(s.min > 2 * eps for s in separations),
+                   f"smallest distances (2 eps = {2 * eps:g}) " + ", ".join(f"{s.name} {s.min:.3f}" for s in separations))
 
 
 # 07's table at one budget: objects with ``method`` ("natural", "AT", "TRADES beta=6", "AT cosine warm-up"),
@@ -31,13 +33,14 @@ def _robust_methods(rows: Sequence) -> list:
     return [m for m in rows if m.method.startswith(("AT", "TRADES"))]
 
 
-@rule("yang_smoother",
-      claim="Yang et al.: AT and TRADES are locally smoother than natural training",
-      source=f"{YANG}, README abstract (their comparison of methods)",
+@rule("yang_smoother", kind="check",
+      claim="AT and TRADES are locally smoother than natural training",
+      source=f"{YANG} (the premise of their comparison; not stated in the README, our reference: our check)",
       sentence="Empirically, we compare the local Lipschitzness of classifiers trained by several methods.",
       test="every AT / TRADES model's local Lipschitz constant (test) < the natural model's",
       regime=f"the natural, AT and TRADES models {TRAINED}",
-      calibration="not calibrated: the references hold no Lipschitz numbers")
+      calibration="ours: the references hold no Lipschitz numbers; a robust training that is not smoother in the "
+                  "input than natural training would put the estimator or the training in doubt")
 def yang_smoother(rows: Sequence) -> Outcome:
     by = {m.method: m for m in rows}
     smooth = [m for m in _robust_methods(rows) if m.method != "AT cosine warm-up"]

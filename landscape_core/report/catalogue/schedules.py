@@ -23,6 +23,9 @@ def table1_means(rows: Sequence[Mapping], columns: Sequence[str]) -> dict[tuple[
             for k, rs in groups.items()}
 
 
+GOOD_FACTOR = 2.0   # Fig 5's "good performance": robust error within 2x the best of the figure
+
+
 def _cases(means: Mapping[tuple[bool, str], Mapping[str, float]]) -> list[tuple[bool, str]]:
     return [(p, s) for (p, s) in means if s != "constant" and (p, "constant") in means]
 
@@ -35,7 +38,8 @@ def _cases(means: Mapping[tuple[bool, str], Mapping[str, float]]) -> list[tuple[
       test="in every case (task x periodic lr x warm-up): clean error < constant's, and the robust error averaged "
            "over the attack columns < constant's",
       regime=f"the warm-up runs {CONVERGED} (a constant-eps run may stall: the sensitivity the paper describes)",
-      calibration="Table 1: holds in all 10 cases (MNIST, VGG and ResNet18 with and without periodic lr). Robust "
+      calibration="Table 1: holds in all 10 cases (MNIST's 2 warm-ups; VGG's and ResNet18's 2 warm-ups with and "
+                  "without the periodic lr). Robust "
                   "accuracy as the mean over the attacks: column by column the paper's own VGG row without "
                   "periodic lr fails (cosine 58.88 vs constant 58.65 under APGD-DLR), and so does its worst column; "
                   "the mean (56.54 vs 56.72) holds. Fails when constant and warm-up rows are swapped")
@@ -92,20 +96,22 @@ def table1_ensemble(means: Mapping[tuple[bool, str], Mapping[str, float]], attac
       source=f"{LIU}, Sec 5, Fig 5 (slides' table)",
       sentence="Our linear and cosine schedulers perform better than using a constant value of eps during training "
                "and yield good performance for a broader range of learning rates",
-      test="at every lr both warm-ups' robust error < constant's, and each warm-up's spread (max - min over the "
-           "lrs) < constant's",
+      test=f"at every lr both warm-ups' robust error < constant's, and each warm-up is good (robust error <= "
+           f"{GOOD_FACTOR:g} x the best of the figure) at more lrs than constant",
       regime=f"the warm-up runs {TRAINED}, at two learning rates at least (a constant-eps run may stall: that "
              "is the finding)",
       calibration="slides (LeNet, eps 0.4, Adam 1e-4 / 3e-4 / 1e-3): constant 8.58 / 88.65 / 88.65, cosine 6.64 / "
-                  "7.44 / 9.62, linear 6.69 / 7.48 / 7.48: holds (spreads 80.1 vs 3.0, 0.8); fails with constant "
-                  "and cosine swapped")
+                  "7.44 / 9.62, linear 6.69 / 7.48 / 7.48: holds (good at 3, 3 and 1 lrs; the warm-ups' worst is "
+                  "1.45x the best); fails with constant and cosine swapped. 'Broader range' as a count of good lrs, "
+                  "not a spread: a constant run that stalls at every lr has no spread and no good lr")
 def fig5(errors: Mapping[str, Mapping[float, float]], health: Mapping[str, Health] | None = None) -> Outcome:
     lrs = sorted(errors["constant"])
-    spread = {s: max(v.values()) - min(v.values()) for s, v in errors.items()}
+    best = min(v for by_lr in errors.values() for v in by_lr.values())
+    good = {s: sum(v <= GOOD_FACTOR * best for v in by_lr.values()) for s, by_lr in errors.items()}
     ok = (all(errors[w][lr] < errors["constant"][lr] for w in ("cosine", "linear") for lr in lrs)
-          and max(spread["cosine"], spread["linear"]) < spread["constant"])
+          and min(good["cosine"], good["linear"]) > good["constant"])
     text = "robust error (%) by lr " + "; ".join(
-        f"{s} {fmt_list([errors[s][lr] for lr in lrs])} (spread {fmt(spread[s])})" for s in ("constant", "cosine", "linear"))
+        f"{s} {fmt_list([errors[s][lr] for lr in lrs])} (good at {good[s]})" for s in ("constant", "cosine", "linear"))
     premise, why = len(lrs) >= 2, "" if len(lrs) >= 2 else f"lrs {lrs}"
     if health is not None and premise:
         ok_models, why = in_regime(health, "trained")
@@ -116,7 +122,9 @@ def fig5(errors: Mapping[str, Mapping[float, float]], health: Mapping[str, Healt
 @rule("grid_worst", kind="check",
       claim="Reviewer 1: both warm-ups still beat constant eps under the worst of step sizes and restarts",
       source="NeurIPS 2020 reviews, reviewer 1 (our check of Table 1's evaluation)",
-      sentence="the improvement may come from a weak attack (step size, restarts)",
+      sentence="The evaluation of the proposed defense might be flawed because: a) PGD attack parameters are "
+               "non-standard; b) no extensive grid search was performed to find the optimal parameters of the "
+               "attack; c) no random restarts was used",
       test="grid-worst robust error of both warm-ups < constant's",
       regime=f"the warm-up runs {CONVERGED}", calibration="ours: the reviewers publish no numbers")
 def grid_worst(worst: Mapping[str, float], health: Mapping[str, Health] | None = None) -> Outcome:
@@ -156,11 +164,11 @@ def square_vs_white(rows: Sequence[Mapping], health: Sequence[Health]) -> Outcom
 
 @rule("apgd_vs_pgd", kind="check",
       claim="Evaluation: APGD is at least as strong as PGD100",
-      source="Croce & Hein 2020 (our check of Table 1's evaluation)",
+      source=f"{LIU}, Sec 5 (APGD of Croce & Hein 2020; our check of Table 1's evaluation)",
       sentence="we also evaluate our models using the state-of-the-art AutoPGD attack [10], which search for the "
                "optimal step sizes",
       test="APGD100-CE >= PGD100 - 1 point for every trained model", regime=f"at least one evaluated model {TRAINED}",
-      calibration="Table 1: APGD100-CE >= PGD100 in all 15 rows (by 0.3 to 4.3 points)")
+      calibration="Table 1: APGD100-CE >= PGD100 in all 15 rows (by 1.21 to 5.90 points)")
 def apgd_vs_pgd(rows: Sequence[Mapping], health: Sequence[Health]) -> Outcome:
     if not rows or "APGD100-CE" not in rows[0] or "PGD100" not in rows[0]:
         return Outcome(False, "APGD100-CE or PGD100 not in the suite", False, "not evaluated")
