@@ -31,7 +31,7 @@ interactive = False
 progress = False
 variant = ''
 training = {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'arch': 'lenet', 'width': 2,
-            'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
+            'pgd_steps': 5, 'step_ratio': 0.25, 'pgd_step': None, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
             'epochs': 2, 'precision': 'fp32'}
 eps_list = (0.0, 0.2, 0.4)
 first_n = 6
@@ -48,7 +48,7 @@ dev = P.torch_device()
 T = P.training
 data = zoo_data(P.zoo())
 print(f"{T.dataset}: {len(data[0].y)} training images; {T.arch}-{T.width}, {T.epochs} epochs, "
-      f"PGD-{T.pgd_steps} (step {T.step_ratio:g} eps), {T.optimizer} lr {T.lr:g}")
+      f"{T.attack_rule()}, {T.optimizer} lr {T.lr:g}")
 
 # %% [markdown]
 # ## Training one model per budget
@@ -78,7 +78,7 @@ if P.interactive:
 task_zoos = train_task_zoos(P, out.runs, device=dev)
 for name, z in task_zoos.items():
     print(f"{name}:\n{summaries.zoo_table(z)}")
-    save_figure(plots.gradient_dynamics(z.probes, P.first_n, P.last_n, smooth=max(P.first_n // 20, 1)),
+    save_figure(plots.gradient_dynamics(z.probes, z.first_n, z.last_n, smooth=max(z.first_n // 20, 1)),
                 out.figure(f"fig2_{name}"))
 print(f"{len(task_zoos)} other task(s)")
 
@@ -95,12 +95,12 @@ print(f"{len(task_zoos)} other task(s)")
 # %%
 for task, z in {"": zoo, **task_zoos}.items():
     eps, w = [w.eps for w in z.windows], z.windows
-    claims.test("fig2a", eps, [x.early_grad for x in w], P.first_n, label=task)
-    claims.test("fig2b", eps, [x.early_fall for x in w], P.first_n, label=task)
-    claims.test("fig2c", eps, [x.dist_at_n for x in w], P.first_n, label=task)
-    claims.test("fig2d", eps, [x.late_grad for x in w], P.last_n, z.health, label=task)
+    claims.test("fig2a", eps, [x.early_grad for x in w], z.first_n, label=task)
+    claims.test("fig2b", eps, [x.early_fall for x in w], z.first_n, label=task)
+    claims.test("fig2c", eps, [x.dist_at_n for x in w], z.first_n, label=task)
+    claims.test("fig2d", eps, [x.late_grad for x in w], z.last_n, z.health, label=task)
     claims.test("fig2d_zero", eps, [x.late_grad for x in w], z.health, label=task)
-    claims.test("thm2_tail", late_gradients(z, P.last_n), z.health, label=task)
+    claims.test("thm2_tail", late_gradients(z, z.last_n), z.health, label=task)
 
 # %% [markdown]
 # ## App C.2.4: dead layers and constant classifiers against width

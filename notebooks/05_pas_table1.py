@@ -30,7 +30,7 @@ interactive = False
 progress = False
 variant = ''
 training = {'dataset': 'mnist5k', 'download': False, 'n_train': 400, 'arch': 'lenet', 'width': 2,
-            'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
+            'pgd_steps': 5, 'step_ratio': 0.25, 'pgd_step': None, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
             'epochs': 2, 'precision': 'fp32'}
 n_test = 100
 eps = 0.4
@@ -62,7 +62,7 @@ T = P.training
 data = load_data(T.data_spec())
 suite = P.suite()
 print(f"{T.dataset}: {len(data[0].y)} training / {min(P.n_test, len(data[1].y))} test images; {T.arch}-{T.width},"
-      f" eps {P.eps:g}, PGD-{T.pgd_steps} training, {T.epochs} epochs, {P.seeds} seed(s)")
+      f" eps {P.eps:g}, training {T.attack_rule()}, {T.epochs} epochs, {P.seeds} seed(s)")
 print("evaluation:", ", ".join(f"{P.eval_spec().labels()[k]} ({v.name}, {v.steps if v.name != 'square' else v.n_queries})"
                                for k, v in suite.items()))
 
@@ -72,9 +72,9 @@ print("evaluation:", ", ".join(f"{P.eval_spec().labels()[k]} ({v.name}, {v.steps
 # warm-up, and the periodic version used by PAS; learning rate of the PAS runs (right).
 
 # %%
-eps_schedules, lr_schedule = pas.schedules(P)
+eps_schedules, lr_schedules = pas.schedules(P)
 save_figure(plots.schedules(eps_schedules, r"budget $\epsilon$"), out.figure("eps_schedules"))
-save_figure(plots.schedules({"PAS": lr_schedule}, "learning rate"), out.figure("lr_schedule"))
+save_figure(plots.schedules(lr_schedules, "learning rate"), out.figure("lr_schedule"))
 
 # %% [markdown]
 # ## Fig 5: robust test error against the learning rate

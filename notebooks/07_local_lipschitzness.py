@@ -34,11 +34,11 @@ interactive = False
 progress = False
 variant = ''
 zoo = {'training': {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'arch': 'lenet', 'width': 2,
-                    'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001,
+                    'pgd_steps': 5, 'step_ratio': 0.25, 'pgd_step': None, 'optimizer': 'adam', 'lr': 0.001,
                     'batch_size': 100, 'epochs': 2, 'precision': 'fp32'},
-       'eps_list': (0.0, 0.2, 0.4), 'seed': 0}
+       'eps_list': (0.0, 0.2, 0.4), 'seed': 0, 'lr_schedule': 'constant', 'lr_milestones': ()}
 training = {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'arch': 'lenet', 'width': 2,
-            'pgd_steps': 5, 'step_ratio': 0.25, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
+            'pgd_steps': 5, 'step_ratio': 0.25, 'pgd_step': None, 'optimizer': 'adam', 'lr': 0.001, 'batch_size': 100,
             'epochs': 2, 'precision': 'fp32'}
 table_eps = (0.1, 0.4)
 later_methods = ('natural', 'AT', 'TRADES', 'AT cosine warm-up')

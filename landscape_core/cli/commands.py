@@ -29,8 +29,31 @@ def report(args) -> int:
     if args.profile == "smoke" and not args.variant and not list(root.glob("[0-9][0-9]_*.ipynb")):
         notebooks = repo_root() / "notebooks"      # the committed references: what nbval executed and compared
     title = f"Liu et al. 2020 reproduced: the {args.profile} profile" + (f", variant {args.variant}" if args.variant else "")
-    index = build(root, outputs_dir(args.profile, "runs", create=False), title, notebooks)
+    index = build(root, outputs_dir(args.profile, "runs", create=False), title, notebooks, setup=setup_table())
     print(f"wrote {index}")
+    return 0
+
+
+def profile_params(profile: str) -> dict:
+    """Every notebook's validated parameters on ``profile`` (its params files, as the runner reads them)."""
+    return {n: spec_class(n).from_params(load_params(n, profile)) for n in NOTEBOOKS}
+
+
+def setup_table() -> list[dict]:
+    """The setup table (:mod:`landscape_core.report.setup`) over the three profiles."""
+    from ..report.setup import setup_rows
+    return setup_rows({p: profile_params(p) for p in ("paper", "quick", "smoke")})
+
+
+def setup(args) -> int:
+    """Print the setup table as Markdown (the README's "The paper's setup" section is a copy of it)."""
+    from ..report.tables import markdown
+    try:
+        rows = setup_table()
+    except (ParameterError, ParamsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(markdown(rows))
     return 0
 
 

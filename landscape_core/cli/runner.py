@@ -402,6 +402,8 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="quick", choices=PROFILES)
     p.add_argument("--variant", default="", help="report a one-off run with overrides instead")
     p.set_defaults(func=commands.report)
+    p = sub.add_parser("setup", help="the setup table: each setting the sources state, and each profile's value")
+    p.set_defaults(func=commands.setup)
     p = sub.add_parser("diagnose", help="the study's diagnostics on one model, as an HTML page")
     p.add_argument("--run", help="a run of outputs/<profile>/runs by (part of) its digest")
     p.add_argument("--profile", default="quick", choices=PROFILES, help="the run store of --run")

@@ -136,7 +136,8 @@ def _paper_table1() -> list[dict]:
 
 
 
-def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None) -> Path:
+def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None,
+          setup: Sequence[Mapping] = ()) -> Path:
     """Write ``<root>/report/index.html`` (and ``report/notebooks/*.html``) from the outputs in ``root``;
     the executed notebooks are read from ``notebooks_dir`` (default ``root``)."""
     root, report = Path(root), Path(root) / "report"
@@ -182,7 +183,7 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
     note = f"<p class=warn>{_esc(note).replace(chr(10), '<br>')}</p>" if note else ""
     body = (f"<h1>{_esc(title)}</h1><p>{_esc(count_kinds(all_claims))}</p>"
             "<nav><a href=\"#claims\">claims</a><a href=\"#figures\">figures</a><a href=\"#tables\">tables</a>"
-            "<a href=\"#runs\">run store</a><a href=\"#notebooks\">notebooks</a><a href=\"#catalogue\">catalogue</a>"
+            "<a href=\"#runs\">run store</a><a href=\"#notebooks\">notebooks</a><a href=\"#setup\">setup</a><a href=\"#catalogue\">catalogue</a>"
             "</nav>"
             f"<h2 id=\"claims\">Claims</h2>{''.join(sections) or '<p>no claims yet</p>'}"
             f"<h2 id=\"figures\">Figures</h2>{figures or '<p>no figures</p>'}"
@@ -191,7 +192,10 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
             f"{_esc(', '.join(devices) or '-')}</p>{note}{table_html(inventory, 3)}"
             "<h2 id=\"notebooks\">Executed notebooks</h2><ul>"
             + "".join(f"<li><a href=\"notebooks/{nb.stem}.html\">{_esc(nb.stem)}</a></li>" for nb in notebooks)
-            + "</ul><h2 id=\"catalogue\">The catalogue of claims</h2><p>Every rule the notebooks apply: the sentence "
+            + "</ul>"
+            + ("<h2 id=\"setup\">The setup: the sources' settings and each profile's</h2>" + table_html(setup)
+               if setup else "")
+            + "<h2 id=\"catalogue\">The catalogue of claims</h2><p>Every rule the notebooks apply: the sentence "
             "it tests, the rule, the regime its models must be in and how it was calibrated on the sources' "
             "published numbers (landscape_core/report/catalogue/, tests/test_catalogue.py).</p>"
             + table_html(catalogue_table()))

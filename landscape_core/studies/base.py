@@ -66,6 +66,9 @@ class NotebookParams(Spec):
         return list(self.zoo.specs().values()) if isinstance(self, UsesZoo) else []
 
 
+LR_SCHEDULES = ("constant", "step", "cosine_anneal")   # of a notebook's runs (training.schedules.KINDS)
+
+
 @dataclass(frozen=True)
 class TrainingParams(Spec):
     """How a notebook's models are trained: data, network, training PGD, optimiser."""
@@ -75,8 +78,11 @@ class TrainingParams(Spec):
     n_train: int | None = param(600, ge=10, doc="training subset (None: all)")
     arch: str = param("lenet", choices=IMAGE_ARCHS)
     width: int = param(2, ge=1, doc="width factor w (paper: LeNet 16, ResNet18 8)")
-    pgd_steps: int = param(5, ge=1, doc="training PGD steps")
-    step_ratio: float = param(0.25, gt=0.0, doc="PGD step / ε in force")
+    pgd_steps: int = param(5, ge=1, doc="training PGD steps (with pgd_step: the steps beyond ε / pgd_step)")
+    step_ratio: float = param(0.25, gt=0.0, doc="PGD step / ε in force (unless pgd_step is given)")
+    pgd_step: float | None = param(None, gt=0.0, added=True, doc=(
+        "an absolute PGD step; the iterations are then ε / pgd_step + pgd_steps: the sources' MNIST attack, "
+        "step 0.01 and ε/0.01 + 10 iterations (null: step_ratio × ε and pgd_steps iterations)"))
     optimizer: str = param("adam", choices=OPTIMIZERS)
     lr: float = param(1.0e-3, gt=0.0)
     batch_size: int = param(100, ge=1)
@@ -105,12 +111,23 @@ class TrainingParams(Spec):
         return (epochs or self.epochs) * math.ceil(self.train_size / self.batch_size)
 
     def attack(self, eps: float, objective: str = "ce") -> AttackSpec:
-        """The training PGD at budget ``eps`` (step = ``step_ratio`` × ε; TRADES' KL attack with the same
-        steps for ``objective="trades"``); no attack at ε = 0."""
+        """The training PGD at budget ``eps``: ``pgd_steps`` steps of ``step_ratio`` × ε, or with ``pgd_step``
+        ε / ``pgd_step`` + ``pgd_steps`` steps of ``pgd_step`` (the MNIST attack of the sources: 0.01 and
+        ε/0.01 + 10, i.e. PGD-20 at 0.1 and PGD-50 at 0.4); TRADES' KL attack with the same steps for
+        ``objective="trades"``; no attack at ε = 0."""
         if eps == 0:
             return AttackSpec(name="none", eps=0.0)
         name = "trades-kl" if objective == "trades" else "pgd"
+        if self.pgd_step is not None:
+            return AttackSpec(name=name, eps=eps, steps=int(round(eps / self.pgd_step)) + self.pgd_steps,
+                              step_size=self.pgd_step)
         return AttackSpec(name=name, eps=eps, steps=self.pgd_steps, step_size=self.step_ratio * eps)
+
+    def attack_rule(self) -> str:
+        """The training attack in words, e.g. "PGD-10, step 0.25 eps" or "PGD step 0.01, eps/0.01 + 10 steps"."""
+        if self.pgd_step is not None:
+            return f"PGD step {self.pgd_step:g}, eps/{self.pgd_step:g} + {self.pgd_steps} steps"
+        return f"PGD-{self.pgd_steps}, step {self.step_ratio:g} eps"
 
     def spec(self, eps: float, *, seed: int, width: int | None = None, epochs: int | None = None,
              lr: float | None = None, eps_schedule: str = "constant", eps_max: float | None = None,
@@ -135,11 +152,15 @@ class ZooParams(Spec):
     training: TrainingParams = param(TrainingParams(), doc="how each model is trained")
     eps_list: tuple[float, ...] = param((0.0, 0.2, 0.4), each=dict(ge=0.0), min_len=2, doc="training budgets")
     seed: int = param(0, ge=0, doc="seed of the models")
+    lr_schedule: str = param("constant", choices=LR_SCHEDULES, added=True, doc="learning rate over the run")
+    lr_milestones: tuple[float, ...] = param((), each=dict(gt=0.0, lt=1.0), added=True,
+                                             doc="step decays, as fractions of the run")
 
     def validate(self):
         increasing("eps_list", self.eps_list, "zoo", strict=True)
 
     def spec(self, eps: float, *, seed: int | None = None, **changes) -> TrainSpec:
+        changes = {"lr_schedule": self.lr_schedule, "lr_milestones": tuple(self.lr_milestones), **changes}
         return self.training.spec(eps, seed=self.seed if seed is None else seed, **changes)
 
     def specs(self) -> dict[float, TrainSpec]:
@@ -161,6 +182,12 @@ class Task(Spec):
     name: str = param("cifar10_resnet18", doc="label of the task's tables, figures and claims")
     training: TrainingParams = param(PAPER_CIFAR10, doc="how the task's models are trained (default: the "
                                                         "paper's CIFAR10 ResNet18-8)")
+    lr_schedule: str = param("step", choices=LR_SCHEDULES, added=True,
+                             doc="learning rate over the run, or over each period when it resets (the original "
+                                 "code's CIFAR10 jump schedule: step)")
+    lr_milestones: tuple[float, ...] = param((0.5, 0.75), each=dict(gt=0.0, lt=1.0), added=True,
+                                             doc="step decays, as fractions of the run or period (0.5, 0.75: "
+                                                 "lr / 10 after 100 and 150 of 200 epochs)")
 
     def validate(self):
         if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):

@@ -26,13 +26,17 @@ class ZooTask(Task):
 
     eps_list: tuple[float, ...] = param((0.0, 2 / 255, 4 / 255, 6 / 255, 8 / 255), each=dict(ge=0.0), min_len=2,
                                         doc="training budgets")
+    first_n: int | None = param(None, ge=2, added=True, doc="updates in the early window (null: the notebook's; "
+                                                          "the paper's CIFAR10: 2000)")
+    last_n: int | None = param(None, ge=2, added=True, doc="updates in the late window (null: the notebook's)")
 
     def validate(self):
         super().validate()
         increasing("eps_list", self.eps_list, f"task {self.name}", strict=True)
 
     def zoo(self, seed: int) -> ZooParams:
-        return ZooParams(training=self.training, eps_list=self.eps_list, seed=seed)
+        return ZooParams(training=self.training, eps_list=self.eps_list, seed=seed, lr_schedule=self.lr_schedule,
+                         lr_milestones=self.lr_milestones)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class ZooRuns(Zoo):
 
     probes: dict[float, dict]
     windows: list[Windows]
+    first_n: int = 0          # the windows' lengths (updates)
+    last_n: int = 0
 
     @property
     def updates(self) -> int:
@@ -112,7 +118,8 @@ def train_zoo(zoo: ZooParams, store: Path, *, first_n: int, last_n: int, device=
     """Train (or load) one model per budget and summarise its probes over the first/last updates."""
     z = load_zoo(zoo, store, device=device, progress=progress, data=data)
     probes = {eps: run.probes for eps, run in z.runs.items()}
-    return ZooRuns(z.runs, z.health, probes, [windows(eps, probes[eps], first_n, last_n) for eps in z.runs])
+    return ZooRuns(z.runs, z.health, probes, [windows(eps, probes[eps], first_n, last_n) for eps in z.runs],
+                   first_n, last_n)
 
 
 @dataclass
@@ -160,5 +167,5 @@ def late_gradients(zoo: ZooRuns, last_n: int) -> dict[float, list[float]]:
 
 def train_task_zoos(P: GradientDynamicsParams, store: Path, *, device="cpu") -> dict[str, ZooRuns]:
     """Fig 2 on each of ``P.tasks``: its zoo trained (or loaded) and its windows, by task name."""
-    return {t.name: train_zoo(t.zoo(P.seed), store, first_n=P.first_n, last_n=P.last_n, device=device,
-                              progress=P.progress) for t in P.tasks}
+    return {t.name: train_zoo(t.zoo(P.seed), store, first_n=t.first_n or P.first_n, last_n=t.last_n or P.last_n,
+                              device=device, progress=P.progress) for t in P.tasks}

@@ -123,7 +123,7 @@ class MethodResult:
 
 def _suite(P: LipschitzParams, eps: float) -> dict[str, AttackSpec]:
     T = P.training
-    return {"PGD": AttackSpec(name="pgd", eps=eps, steps=T.pgd_steps, step_size=T.step_ratio * eps),
+    return {"PGD": T.attack(eps),
             "multi-targeted": AttackSpec(name="multi-targeted", eps=eps, steps=P.mt_steps, step_size=eps / 10),
             "APGD-CE": AttackSpec(name="apgd-ce", eps=eps, steps=P.apgd_steps, restarts=1)}
 

@@ -46,10 +46,6 @@ class Table1Task(Task):
 
     eps: float = param(8 / 255, gt=0.0, doc="target budget")
     eps_max_ratio: float = param(2.0, ge=1.0, doc="warm-up eps_max / eps (cosine and linear)")
-    lr_schedule: str = param("step", choices=("constant", "step", "cosine_anneal"),
-                             doc="learning rate over the run, or over each period when it resets")
-    lr_milestones: tuple[float, ...] = param((0.5, 0.75), each=dict(gt=0.0, lt=1.0),
-                                             doc="step decays, as fractions of the run or period")
     resets: tuple[float, ...] = param((100.0, 150.0), each=dict(gt=0.0), min_len=1,
                                       doc="epochs at which the periodic rows reset lr and eps")
     periodic_lr: tuple[bool, ...] = param((False, True), min_len=1,
@@ -75,7 +71,8 @@ class PASParams(NotebookParams):
     eps: float = param(0.4, gt=0.0, doc="target budget (MNIST 0.4, CIFAR10 8/255)")
     lrs: tuple[float, ...] = param((1.0e-3, 1.0e-2), each=dict(gt=0.0), min_len=1, doc="Fig 5 learning rates")
     seeds: int = param(1, ge=1)
-    periods: int = param(2, ge=1, doc="PAS periods (equal length) unless resets is given")
+    periods: int = param(2, ge=0, doc="PAS periods (equal length) unless resets is given; 0: no PAS run (the "
+                                      "paper's MNIST rows: no periodic scheduling)")
     resets: tuple[float, ...] = param((), each=dict(gt=0.0), doc="explicit PAS resets (CIFAR: 100, 150 of 200)")
     periodic_scheduler: str = param("cosine", choices=SCHEDULERS)
     periodic_lr_schedule: str = param("constant", choices=("constant", "step", "cosine_anneal"))
@@ -99,6 +96,9 @@ class PASParams(NotebookParams):
             raise ParameterError("training.lr", self.training.lr, f"must be one of lrs = {list(self.lrs)}",
                                  "05_pas_table1")
         increasing("lrs", self.lrs, "05_pas_table1", strict=True)
+        if self.periods == 1 and not self.resets:
+            raise ParameterError("periods", self.periods, "must be 0 (no PAS run) or at least 2 (one period is the "
+                                 "cosine run itself)", "05_pas_table1")
         at_most("n_test", self.n_test, self.training.test_size, "the test set", "05_pas_table1")
         at_most("masking.n_examples", self.masking.n_examples, self.n_test, "n_test", "05_pas_table1")
         Task.check_list(self.tasks, "05_pas_table1")
@@ -109,6 +109,11 @@ class PASParams(NotebookParams):
     def table_lr(self) -> float:
         return self.training.lr
 
+    @property
+    def has_pas(self) -> bool:
+        """Whether the notebook trains the PAS run (periodic budget and lr, ensemble of the period ends)."""
+        return self.periods > 0 or bool(self.resets)
+
     def eval_spec(self) -> EvalSpec:
         return EvalSpec(attacks=self.attacks, batch_size=self.eval_batch_size, pgd100_steps=self.pgd100_steps,
                         apgd_steps=self.apgd_steps, apgd_restarts=self.apgd_restarts,
@@ -117,7 +122,7 @@ class PASParams(NotebookParams):
     def training_specs(self) -> list[TrainSpec]:
         return ([run_spec(self, *cell) for cell in grid(self)]
                 + [run_spec(self, self.periodic_scheduler, self.table_lr, self.seed + k, periodic=True)
-                   for k in range(self.seeds)] + [transfer_spec(self)]
+                   for k in range(self.seeds) if self.has_pas] + [transfer_spec(self)]
                 + [task_spec(t, s, self.seed + k, p) for t in self.tasks for p in t.periodic_lr for s in SCHEDULERS
                    for k in range(self.seeds)])
 
@@ -156,12 +161,15 @@ def grid(P: PASParams) -> list[tuple[str, float, int]]:
     return [(s, lr, P.seed + k) for s in SCHEDULERS for lr in P.lrs for k in range(P.seeds)]
 
 
-def schedules(P: PASParams) -> tuple[dict[str, ScheduleSpec], ScheduleSpec]:
-    """The ε schedules used (each scheduler, and the periodic one of PAS) and the PAS learning rate."""
-    periodic = run_spec(P, P.periodic_scheduler, P.table_lr, P.seed, periodic=True)
+def schedules(P: PASParams) -> tuple[dict[str, ScheduleSpec], dict[str, ScheduleSpec]]:
+    """The ε schedules used (each scheduler, and the periodic one of PAS) and the learning rate, labelled (the
+    PAS run's, or the Table 1 runs' when the notebook has no PAS run)."""
     eps = {s: run_spec(P, s, P.table_lr, P.seed).eps_spec for s in SCHEDULERS}
+    if not P.has_pas:
+        return eps, {"Table 1 runs": run_spec(P, P.periodic_scheduler, P.table_lr, P.seed).lr_spec}
+    periodic = run_spec(P, P.periodic_scheduler, P.table_lr, P.seed, periodic=True)
     eps[f"PAS {P.periodic_scheduler}"] = periodic.eps_spec
-    return eps, periodic.lr_spec
+    return eps, {"PAS": periodic.lr_spec}
 
 
 @dataclass
@@ -218,7 +226,7 @@ def run(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | 
     rows = [{"periodic": "No", "scheduler": s.capitalize(), "model": "final", "seed": P.seed + k,
              **errors(models[(s, P.table_lr, P.seed + k)], suite)} for s in SCHEDULERS for k in range(P.seeds)]
     row_health = [healths[(s, P.table_lr, P.seed + k)] for s in SCHEDULERS for k in range(P.seeds)]
-    for k in range(P.seeds):
+    for k in range(P.seeds if P.has_pas else 0):
         run_k = get_or_train(run_spec(P, P.periodic_scheduler, P.table_lr, P.seed + k, periodic=True), store,
                              device=device, progress=P.progress, data=data)
         res = evaluate_members_and_ensemble(run_k.snapshots(device), x_test, y_test, suite,
@@ -241,7 +249,7 @@ def table_models(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, 
         for k in range(P.seeds):
             run = get_or_train(run_spec(P, s, P.table_lr, P.seed + k), store, device=device, data=data)
             out[f"{s} seed={P.seed + k}"] = (run.model(device=device), health(run, data[0], device))
-    for k in range(P.seeds):
+    for k in range(P.seeds if P.has_pas else 0):
         run = get_or_train(run_spec(P, P.periodic_scheduler, P.table_lr, P.seed + k, periodic=True), store,
                            device=device, data=data)
         members, h = run.snapshots(device), health(run, data[0], device)
