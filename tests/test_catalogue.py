@@ -231,6 +231,9 @@ def test_the_early_phase_trends_of_fig2():
     assert outcome("fig2c", eps, [5.0, 4.0, 3.0, 2.0, 1.0], 100).holds
     assert outcome("fig2c", eps, [5.0, 3.0, 4.0, 2.0, 1.0], 100).holds          # one adjacent swap of five
     assert not outcome("fig2c", eps, [1.0, 2.0, 3.0, 4.0, 5.0], 100).holds
+    two = outcome("fig2a", [0.0, 0.4], [2.0, 0.1], 100)                       # a trend needs three budgets
+    assert not two.premise and "2 budgets: a trend needs at least 3" in two.why
+    assert not outcome("thm2_tail", {0.0: [0.1, 0.2], 0.2: [0.3, 0.4]}).premise
 
 
 def test_the_linear_theory_rules():

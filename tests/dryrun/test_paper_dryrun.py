@@ -63,11 +63,14 @@ def test_cifar10_models_with_batchnorm_augmentation_sgd_and_resets_trained(dry):
     assert all(s.augment and s.optimizer == "sgd" and not s.data.download for s, _ in cifar)
     periodic = [s for s, _ in cifar if s.periodic]
     assert periodic and all(s.periodic == (1.0, 2.0) and s.snapshots == (1, 2, 3) for s in periodic)
-    table1 = [s for s, _ in cifar if s.lr_spec.kind == "step"]      # 05's rows: lr / 10 at 0.5 and 0.75
-    assert len(table1) == 2 * 2 * 3 * 2 and all(s.lr_spec.milestones == (0.5, 0.75) for s in table1)
-    assert set(periodic) <= set(table1)
-    fig2 = sorted(s.attack.eps for s, _ in cifar if s.lr_spec.kind == "constant")     # 02's Fig 2 zoo
+    # every CIFAR10 run on the original code's schedule: lr / 10 at 0.5 and 0.75 of the run (or period)
+    assert all(s.lr_spec.kind == "step" and s.lr_spec.milestones == (0.5, 0.75) for s, _ in cifar)
+    table1 = [s for s, _ in cifar if s.attack.eps == pytest.approx(8 / 255)]        # 05's rows (and 02's 8/255)
+    assert len(table1) == 2 * 2 * 3 * 2 and set(periodic) <= set(table1)
+    fig2 = sorted(s.attack.eps for s, _ in cifar if s.model.arch == "resnet18" and s.eps_schedule == "constant"
+                  and not s.periodic and s.seed == 0)        # 02's Fig 2 zoo: its 8/255 model is Table 1's
     assert fig2 == pytest.approx([0.0, 2 / 255, 4 / 255, 6 / 255, 8 / 255])
+    assert len(cifar) == len(table1) + 4
     for s in periodic:       # the three period ends of an ensemble are stored
         assert {p.name for p in run_path(s, dry / "runs").glob("epoch_*.pt")} == {"epoch_1.pt", "epoch_2.pt",
                                                                                  "epoch_3.pt"}

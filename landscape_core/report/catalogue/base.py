@@ -102,7 +102,12 @@ def _trend(x: Sequence[float], values: Sequence[float], direction: int, what: st
     if len(keep) < len(x):
         text += f" (over eps {fmt_list(xs, 2)} only)"
     premise = len(keep) >= min_points
-    why = "" if premise else in_regime({e: health[e] for e in x}, level)[1]
+    if premise:
+        why = ""
+    elif health is None:
+        why = f"{len(x)} budgets: a trend needs at least {min_points}"
+    else:
+        why = in_regime({e: health[e] for e in x}, level)[1] or f"{len(keep)} budgets in regime, {min_points} needed"
     return Outcome(r >= TREND_RHO if direction > 0 else r <= -TREND_RHO, text, premise, why)
 
 
