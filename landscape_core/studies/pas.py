@@ -201,11 +201,6 @@ class PASResult:
         """Fig 5 as the claim rule reads it: scheduler -> lr -> mean robust error (%)."""
         return {s: {lr: m for lr, (m, _) in by_lr.items()} for s, by_lr in self.fig5.items()}
 
-    def sensitivity(self, scheduler: str) -> float:
-        """Spread of the Fig 5 robust error across learning rates (points): max - min over the lrs."""
-        errs = [m for m, _ in self.fig5[scheduler].values()]
-        return max(errs) - min(errs)
-
 
 def run(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | None = None) -> PASResult:
     """Train the Fig 5 grid and the PAS runs (run store), evaluate Fig 5 under PGD and Table 1 under the suite."""

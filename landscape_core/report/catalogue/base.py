@@ -8,7 +8,7 @@ from typing import Callable, Mapping, Sequence
 from ...analysis.dynamics import CONVERGED_FRACTION, TRAINED_FRACTION_OF_CHANCE, Health
 from ...analysis.stats import rank_correlation
 
-__all__ = ["Outcome", "Rule", "CATALOGUE", "KINDS", "TREND_RHO", "TRAINED", "CONVERGED", "rule", "in_regime", "fmt",
+__all__ = ["Outcome", "Rule", "CATALOGUE", "KINDS", "TREND_RHO", "TRAINED", "CONVERGED", "rule", "in_regime", "every", "fmt",
            "fmt_list"]
 
 KINDS = ("paper", "check")
@@ -86,6 +86,15 @@ def in_regime(models: Mapping, level: str) -> tuple[list, str]:
     off = "; ".join(f"{_label(k)}: {h.final_stage() if level == 'converged' else h.state()}"
                     for k, h in models.items() if k not in ok)
     return ok, off
+
+
+def every(health: Mapping | None, level: str) -> tuple[bool, str]:
+    """Whether every model of ``health`` (label -> Health; None: no models to check) is ``level``, and the
+    others' states in words: the premise of a rule whose models must all be in its regime."""
+    if health is None:
+        return True, ""
+    ok, why = in_regime(health, level)
+    return len(ok) == len(health), why
 
 
 def _label(k) -> str:

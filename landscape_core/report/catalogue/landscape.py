@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from ...analysis.dynamics import Health
-from .base import CONVERGED, LIU, TRAINED, Outcome, fmt, in_regime, rule
+from .base import CONVERGED, LIU, TRAINED, Outcome, every, fmt, in_regime, rule
 
 # -------------------------------------------------------------- 04: perturbation similarity (Sec 4.2)
 
@@ -95,9 +95,8 @@ def c25_barrier(rows: Sequence[Mapping], health: Mapping[str, Health]) -> Outcom
     b = _barriers(rows)
     eps = max(e for e, _ in b)
     adversarial, clean = b[(eps, "curve")], b[(0.0, "curve")]
-    ok_models, why = in_regime(health, "converged")
     return Outcome(adversarial > clean, f"loss barrier along the curve: adversarial (eps={eps:g}) {fmt(adversarial)}, "
-                                        f"clean {fmt(clean)}", len(ok_models) == len(health), why)
+                                        f"clean {fmt(clean)}", *every(health, "converged"))
 
 
 @rule("garipov", kind="check",
@@ -111,8 +110,7 @@ def c25_barrier(rows: Sequence[Mapping], health: Mapping[str, Health]) -> Outcom
 def garipov(rows: Sequence[Mapping], health: Mapping[str, Health]) -> Outcome:
     b = _barriers(rows)
     budgets = sorted({e for e, _ in b})
-    ok_models, why = in_regime(health, "trained")
     return Outcome(all(b[(e, "curve")] < b[(e, "line")] for e in budgets),
                    "loss barrier line -> curve: " + ", ".join(f"eps={e:g} {fmt(b[(e, 'line')])} -> "
                                                               f"{fmt(b[(e, 'curve')])}" for e in budgets),
-                   len(ok_models) == len(health), why)
+                   *every(health, "trained"))

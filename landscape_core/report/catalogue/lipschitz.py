@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ...analysis.stats import rank_correlation
-from .base import TRAINED, YANG, Outcome, fmt, fmt_list, in_regime, rule
+from .base import TRAINED, YANG, Outcome, every, fmt, fmt_list, rule
 
 # -------------------------------------------------------------------------- 07: local Lipschitzness
 
@@ -44,11 +44,10 @@ def _robust_methods(rows: Sequence) -> list:
 def yang_smoother(rows: Sequence) -> Outcome:
     by = {m.method: m for m in rows}
     smooth = [m for m in _robust_methods(rows) if m.method != "AT cosine warm-up"]
-    ok_models, why = in_regime({m.method: m.health for m in [by["natural"], *smooth]}, "trained")
     return Outcome(all(m.lipschitz_test < by["natural"].lipschitz_test for m in smooth),
                    "local Lipschitz (test): " + ", ".join(f"{m.method} {fmt(m.lipschitz_test)}"
                                                           for m in [by["natural"], *smooth]),
-                   len(ok_models) == len(smooth) + 1, why)
+                   *every({m.method: m.health for m in [by["natural"], *smooth]}, "trained"))
 
 
 @rule("trades_beta", kind="check",
@@ -60,9 +59,9 @@ def yang_smoother(rows: Sequence) -> Outcome:
 def trades_beta(rows: Sequence) -> Outcome:
     trades = sorted((float(m.method.partition("beta=")[2]), m) for m in rows if m.method.startswith("TRADES"))
     (blo, lo), (bhi, hi) = trades[0], trades[-1]
-    ok_models, why = in_regime({lo.method: lo.health, hi.method: hi.health}, "trained")
     return Outcome(hi.lipschitz_test < lo.lipschitz_test, f"beta={blo:g}: L {fmt(lo.lipschitz_test)}; beta={bhi:g}: "
-                                                          f"L {fmt(hi.lipschitz_test)}", len(ok_models) == 2, why)
+                                                          f"L {fmt(hi.lipschitz_test)}",
+                   *every({lo.method: lo.health, hi.method: hi.health}, "trained"))
 
 
 @rule("yang_correlation",

@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ...analysis.dynamics import Health
-from .base import CONVERGED, LIU, TRAINED, Outcome, fmt, fmt_list, in_regime, rule
+from .base import CONVERGED, LIU, TRAINED, Outcome, every, fmt, fmt_list, rule
 
 # ------------------------------------------------------------------------------- 05: PAS and Table 1
 
@@ -54,10 +54,7 @@ def table1(means: Mapping[tuple[bool, str], Mapping[str, float]], attacks: Seque
         ok &= bool(good)
         parts.append(f"{s}{' periodic' if p else ''}: clean error {fmt(w['Clean'])} vs {fmt(c['Clean'])}, robust "
                      f"error (mean of {len(cols)} attacks) {fmt(rw)} vs {fmt(rc)}")
-    premise, why = True, ""
-    if health is not None:
-        ok_models, why = in_regime(health, "converged")
-        premise = len(ok_models) == len(health)
+    premise, why = every(health, "converged")
     return Outcome(ok and bool(parts), "; ".join(parts) + " (%)", premise, why)
 
 
@@ -82,10 +79,7 @@ def table1_ensemble(means: Mapping[tuple[bool, str], Mapping[str, float]], attac
         rw, rwo = np.mean([w[a] for a in cols]), np.mean([wo[a] for a in cols])
         ok &= bool(rw < rwo)
         parts.append(f"{s}: {fmt(rw)} with vs {fmt(rwo)} without")
-    premise, why = True, ""
-    if health is not None:
-        ok_models, why = in_regime(health, "converged")
-        premise = len(ok_models) == len(health)
+    premise, why = every(health, "converged")
     return Outcome(ok and bool(parts), "robust error (mean over the attacks) " + "; ".join(parts) + " (%)",
                    premise and bool(parts), why or ("" if parts else "no task has both lr schemes"))
 
@@ -113,9 +107,8 @@ def fig5(errors: Mapping[str, Mapping[float, float]], health: Mapping[str, Healt
     text = "robust error (%) by lr " + "; ".join(
         f"{s} {fmt_list([errors[s][lr] for lr in lrs])} (good at {good[s]})" for s in ("constant", "cosine", "linear"))
     premise, why = len(lrs) >= 2, "" if len(lrs) >= 2 else f"lrs {lrs}"
-    if health is not None and premise:
-        ok_models, why = in_regime(health, "trained")
-        premise = len(ok_models) == len(health)
+    if premise:
+        premise, why = every(health, "trained")
     return Outcome(ok, text, premise, why)
 
 
@@ -129,10 +122,7 @@ def fig5(errors: Mapping[str, Mapping[float, float]], health: Mapping[str, Healt
       regime=f"the warm-up runs {CONVERGED}", calibration="ours: the reviewers publish no numbers")
 def grid_worst(worst: Mapping[str, float], health: Mapping[str, Health] | None = None) -> Outcome:
     text = ", ".join(f"{s} {fmt(worst[s])}" for s in ("constant", "cosine", "linear")) + " (%)"
-    premise, why = True, ""
-    if health is not None:
-        ok_models, why = in_regime(health, "converged")
-        premise = len(ok_models) == len(health)
+    premise, why = every(health, "converged")
     return Outcome(worst["cosine"] < worst["constant"] and worst["linear"] < worst["constant"],
                    "grid-worst robust error " + text, premise, why)
 
