@@ -32,6 +32,7 @@ zoo = {'training': {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'ar
                     'pgd_steps': 5, 'step_ratio': 0.25, 'pgd_step': None, 'optimizer': 'adam', 'lr': 0.001,
                     'batch_size': 100, 'epochs': 2, 'precision': 'fp32'},
        'eps_list': (0.0, 0.2, 0.4), 'seed': 0, 'lr_schedule': 'constant', 'lr_milestones': ()}
+task = ''
 n_examples = 100
 k = 5
 tol = 0.01
@@ -76,6 +77,17 @@ eps = list(spectra)
 claims.test("fig3_normalised", eps, [s.normalised for s in spectra.values()], zoo_runs.health)
 claims.test("fig3_raw", eps, [s.values for s in spectra.values()], zoo_runs.health)
 claims.test("hessian_scale", [s.scale for s in spectra.values()])
+
+# %% [markdown]
+# ## The learning curves of $\mathcal L_\epsilon$ (Fig 11)
+# The training loss at the attack's inputs, averaged over each epoch of each model's training (02's probes):
+# the paper shows it to argue that $\mathcal L_\epsilon$ has a similar magnitude for every budget, so the
+# normalisation above removes a scale, not the trend. Tested over the budgets $\epsilon > 0$ whose model trained.
+
+# %%
+curves = zoo_runs.learning_curves(len(train_split.y))
+save_figure(plots.learning_curves(curves), out.figure("fig11"))
+claims.test("fig11", curves, zoo_runs.health)
 
 # %% [markdown]
 # ## Beyond the top eigenvalues: trace, spectral density, layers

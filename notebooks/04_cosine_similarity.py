@@ -31,6 +31,7 @@ zoo = {'training': {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'ar
                     'pgd_steps': 5, 'step_ratio': 0.25, 'pgd_step': None, 'optimizer': 'adam', 'lr': 0.001,
                     'batch_size': 100, 'epochs': 2, 'precision': 'fp32'},
        'eps_list': (0.0, 0.2, 0.4), 'seed': 0, 'lr_schedule': 'constant', 'lr_milestones': ()}
+task = ''
 n_examples = 100
 n_test = 100
 a_values = (0.0, 0.05, 0.1)

@@ -38,6 +38,7 @@ lrs = (0.001, 0.01)
 seeds = 1
 periods = 2
 resets = ()
+lr_warmup = 0.5
 periodic_scheduler = 'cosine'
 periodic_lr_schedule = 'constant'
 periodic_lr_milestones = ()
@@ -78,6 +79,8 @@ save_figure(plots.schedules(lr_schedules, "learning rate"), out.figure("lr_sched
 
 # %% [markdown]
 # ## Fig 5: robust test error against the learning rate
+# The row "lr warm-up" is App C.2.3: constant $\epsilon$, the learning rate warmed up instead (linearly from 0
+# over the first `lr_warmup` of the run, as the linear $\epsilon$ scheduler reaches its target half-way).
 
 # %%
 result = pas.run(P, out.runs, device=dev, data=data)
@@ -157,6 +160,7 @@ tables.show([f.row() for f in flags], out.table("masking"), decimals=1)
 # %%
 warmups = {**result.cells("cosine", P.table_lr), **result.cells("linear", P.table_lr)}
 claims.test("fig5", result.fig5_means(), {**result.cells("cosine"), **result.cells("linear")})
+claims.test("c23_lr_warmup", result.fig5_means(), {**result.cells("cosine"), **result.cells("linear")})
 claims.test("table1", table1_means(rows, ["Clean", *suite]), list(suite), warmups)
 for r in task_results:
     means = table1_means(r.rows, ["Clean", *P.suite(r.task)])

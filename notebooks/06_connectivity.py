@@ -34,9 +34,11 @@ zoo = {'training': {'dataset': 'mnist5k', 'download': False, 'n_train': 600, 'ar
                     'pgd_steps': 5, 'step_ratio': 0.25, 'pgd_step': None, 'optimizer': 'adam', 'lr': 0.001,
                     'batch_size': 100, 'epochs': 2, 'precision': 'fp32'},
        'eps_list': (0.0, 0.2, 0.4), 'seed': 0, 'lr_schedule': 'constant', 'lr_milestones': ()}
+task = ''
 curve_epochs = 1
 curve_lr = 1.0e-3
 curve_optimizer = 'adam'
+curve_milestones = ()
 n_bends = 1
 points = 5
 n_eval = 100

@@ -132,6 +132,28 @@ def test_fig5_holds_on_the_slides_table_and_fails_with_constant_and_cosine_swapp
     assert not outcome("fig5", {**narrow, "constant": {1e-4: 8.58, 3e-4: 88.65, 1e-3: 88.65}}).holds
 
 
+def test_c23_lr_warmup_holds_when_the_lr_warmup_is_no_broader_than_constant_and_fails_when_it_matches_cosine():
+    errors = {s: {lr: m for lr, (m, _) in v.items()} for s, v in PAPER_FIG5.items()}
+    assert outcome("c23_lr_warmup", {**errors, "lr warm-up": errors["constant"]}).holds       # good at 1 vs 3, 3
+    assert not outcome("c23_lr_warmup", {**errors, "lr warm-up": errors["cosine"]}).holds
+    assert outcome("c23_lr_warmup", {**errors, "lr warm-up": {1e-4: 88.6, 3e-4: 88.6, 1e-3: 88.6}}).holds   # stalls
+    assert not outcome("c23_lr_warmup", errors).premise                       # no lr warm-up runs: untestable
+    h = {"cosine lr=0.001": CONVERGED, "linear lr=0.001": PLATEAU}
+    assert not outcome("c23_lr_warmup", {**errors, "lr warm-up": errors["constant"]}, h).premise
+    # Fig 5's own rule ignores the extra row (its best is the eps schedulers')
+    assert outcome("fig5", {**errors, "lr warm-up": {lr: 1.0 for lr in errors["constant"]}}).holds
+
+
+def test_fig11_similar_magnitude_within_an_order_and_fails_on_a_curve_twenty_times_lower():
+    curves = {0.0: [2.0, 0.3, 0.01], 0.1: [2.2, 0.9, 0.5], 0.2: [2.3, 1.2, 0.8], 0.3: [2.3, 1.5, 1.1]}
+    h = {e: CONVERGED for e in curves}
+    assert outcome("fig11", curves, h).holds                  # eps = 0's fall towards 0 is left out
+    low = {**curves, 0.2: [c / 20 for c in curves[0.2]]}
+    assert not outcome("fig11", low, h).holds
+    assert not outcome("fig11", low, {**h, 0.2: PLATEAU, 0.3: PLATEAU}).premise    # one trained budget: untestable
+    assert outcome("fig11", low, {**h, 0.2: PLATEAU}).holds                           # the stalled one left out
+
+
 def _paper_rows(task):
     rows = [{"periodic": "Yes" if p else "No", "scheduler": s, "model": "final", "seed": 0,
              **{c: v[0] for c, v in cols.items()}} for (t, p, s), cols in PAPER_TABLE1.items() if t == task]

@@ -59,7 +59,7 @@ def test_collect_lists_every_run_of_the_quick_profile_once():
         key = next(k for k, (s, _) in wanted.items() if s == spec)
         assert {"02_gradient_dynamics", "06_connectivity", "07_local_lipschitzness"} <= set(wanted[key][1])
     P5 = params["05_pas_table1"]
-    assert sum("05_pas_table1" in n for _, n in wanted.values()) == len(P5.lrs) * 3 * P5.seeds + P5.seeds + 1
+    assert sum("05_pas_table1" in n for _, n in wanted.values()) == len(P5.lrs) * 4 * P5.seeds + P5.seeds + 1
     assert len(wanted) == len({s.digest() for s, _ in wanted.values()})
 
 
@@ -68,7 +68,7 @@ def test_dry_run_lists_costs_and_writes_nothing(tmp_path, monkeypatch, capsys):
     (tmp_path / "params").symlink_to(Path(__file__).resolve().parents[1] / "params")
     assert main(["runs", "--profile", "quick", "--dry-run", "--notebooks", "05_pas_table1"]) == 0
     out = capsys.readouterr().out
-    assert "11 training runs for 05_pas_table1; 0 in the store, 11 to train" in out and "gradient passes" in out
+    assert "14 training runs for 05_pas_table1; 0 in the store, 14 to train" in out and "gradient passes" in out
     assert not (tmp_path / "outputs").exists()
     assert main(["runs", "--profile", "quick", "--executor", "slurmm", "--dry-run"]) == 2
     assert "executor" in capsys.readouterr().err

@@ -65,7 +65,12 @@ def test_pas_specs_follow_the_paper():
     per = pas.run_spec(P, "cosine", 1e-3, 0, periodic=True)
     assert per.periodic == (5.0,) and per.snapshots == (5, 10)
     assert schedule_value(per.eps_spec, 5.0) == 0.0                                # ε restarts
-    assert len(pas.grid(P)) == 3 * P.seeds
+    assert len(pas.grid(P)) == 4 * P.seeds                          # constant, cosine, linear, lr warm-up
+    lrw = pas.run_spec(P, pas.LR_WARMUP, 1e-3, 0)                   # App C.2.3: constant eps, lr from 0 to 1e-3
+    assert lrw.eps_schedule == "constant" and lrw.attack.eps == pytest.approx(0.4)
+    assert schedule_value(lrw.lr_spec, 0.0) == 0.0 and schedule_value(lrw.lr_spec, 2.5) == pytest.approx(5e-4)
+    assert schedule_value(lrw.lr_spec, 5.0) == pytest.approx(1e-3) == schedule_value(lrw.lr_spec, 9.9)
+    assert len(pas.grid(P.replace(lr_warmup=0.0))) == 3 * P.seeds
     with pytest.raises(ParameterError, match="training.lr"):
         PASParams(lrs=(1.0e-3,), training=TrainingParams(lr=1.0e-2))
 

@@ -133,6 +133,15 @@ def late_fall(robust_err, chance_err: float, at_target=None) -> tuple[float, flo
     return float(first - second), float(chance_err - second)
 
 
+def epoch_means(values, updates_per_epoch: int) -> np.ndarray:
+    """The mean of a per-update probe over each epoch (a partial last epoch is its own mean): Fig 11's
+    learning curves of L_eps on the training set are the epoch means of the ``loss`` probe."""
+    v = np.asarray(values, dtype=float)
+    if updates_per_epoch < 1:
+        raise ValueError(f"updates_per_epoch must be >= 1, got {updates_per_epoch}")
+    return np.array([v[i:i + updates_per_epoch].mean() for i in range(0, len(v), updates_per_epoch)])
+
+
 def health(run: Run, train: Split, device="cpu") -> Health:
     """How ``run`` ended: its predictions on the training set and its probes over the last epoch."""
     model = run.model(device=device)

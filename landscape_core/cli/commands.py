@@ -9,7 +9,7 @@ from pathlib import Path
 from ..core.io import outputs_dir, outputs_root, repo_root
 from ..core.spec import ParameterError
 from ..studies import NOTEBOOKS
-from .runner import ParamsError, load_params, parse_overrides, spec_class
+from .runner import ParamsError, load_params, parse_overrides, spec_class, task_names
 
 __all__ = ["report", "diagnose", "runs", "dry_run"]
 
@@ -35,8 +35,11 @@ def report(args) -> int:
 
 
 def profile_params(profile: str) -> dict:
-    """Every notebook's validated parameters on ``profile`` (its params files, as the runner reads them)."""
-    return {n: spec_class(n).from_params(load_params(n, profile)) for n in NOTEBOOKS}
+    """Every notebook's validated parameters on ``profile`` (its params files, as the runner reads them), and
+    those of each run of 03, 04 and 06 on a task of 02, as ``"<notebook> [<task>]"``."""
+    from ..report.claims import part_label
+    return {part_label(n, t): spec_class(n).from_params(load_params(n, profile, task=t))
+            for n in NOTEBOOKS for t in ["", *task_names(n, profile)]}
 
 
 def setup_table() -> list[dict]:

@@ -66,6 +66,16 @@ def apply_override(params: dict, key: str, value: Any, where: str) -> None:
         apply_override(entry, rest, value, where)
 
 
+def _into_task_settings(params: dict, key: str, value: Any, where: str) -> None:
+    """A size that a per-task setting of 03, 04 or 06 also sets (``tasks: {name: {...}}``, a mapping, not
+    02's or 05's list of tasks) is overridden there too: the dry run's sizes win everywhere."""
+    settings = params.get("tasks")
+    if isinstance(settings, dict):
+        for entry in settings.values():
+            if isinstance(entry, dict) and key.partition(".")[0] in entry:
+                apply_override(entry, key, value, where)
+
+
 def _downloads_off(node: Any) -> None:
     if isinstance(node, dict):
         for k, v in node.items():
@@ -97,6 +107,7 @@ def dry_params(profile: str, source: Path | None = None) -> dict[str, dict]:
         params = read_yaml((folder / f"{name}.yaml").read_text(), f"params/{profile}/{name}.yaml") or {}
         for key, value in (sizes.get(name) or {}).items():
             apply_override(params, key, value, f"params/{profile}/{SIZES_FILE} ({name})")
+            _into_task_settings(params, key, value, f"params/{profile}/{SIZES_FILE} ({name})")
         _downloads_off(params)
         out[name] = params
     return out

@@ -28,128 +28,24 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from ..core.io import PROFILES, atomic_path, outputs_dir, outputs_root, repo_root
+from ..core.io import PROFILES, atomic_path, output_parts, outputs_dir, outputs_root, repo_root
 from .watch import ProgressWatcher
 from ..core.spec import ParameterError, Spec
 from ..report.claims import summarise
 from ..report.notebook import INTERACTIVE_ENV
-from ..studies import NOTEBOOKS, UsesZoo
+from ..studies import NOTEBOOKS
+from .params import ParamsError, load_params, parse_overrides, read_yaml, spec_class, task_names
 
 STRIP_KEYS = ("metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets "
               "metadata.language_info cell.metadata.collapsed")
 
 
-def spec_class(name: str) -> type[Spec]:
-    if name not in NOTEBOOKS:
-        raise SystemExit(f"no parameter spec registered for notebook '{name}' "
-                         f"(known: {', '.join(NOTEBOOKS)})")
-    return NOTEBOOKS[name]
-
-
-class ParamsError(ValueError):
-    """A parameters file or an override that is not valid YAML, or not a mapping of parameters."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (YAML itself keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"the key '{key}' is given twice",
-                                                        key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(text: str, where: str) -> Any:
-    """Parse YAML; a syntax error or a repeated key raises :class:`ParamsError` naming ``where``."""
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        what = " ".join(str(x) for x in (getattr(err, "context", None), getattr(err, "problem", None)) if x) \
-            or str(err)
-        raise ParamsError(f"{where}: not valid YAML{at}: {what}") from None
-
-
-def parse_overrides(items: Sequence[str] | None, notebook: str | None = None) -> dict:
-    """``["device=cuda", "training.width=8", "01.sgd_lr=0.2"]`` -> the overrides of ``notebook``.
-
-    Values are read as YAML.  A dotted name sets a parameter of a section (``training.width``); a name
-    that starts with a notebook's number or name (``01.``, ``01_linear_theory.``) applies to that
-    notebook only, and is skipped for the others (with ``notebook=None`` every item applies)."""
-    out: dict = {}
-    for item in items or ():
-        name, sep, text = item.partition("=")
-        parts = [x.strip() for x in name.split(".")]
-        if not sep or not all(parts):
-            raise ParameterError("--set", item, "must be NAME=VALUE, e.g. device=cuda or 01.sgd_lr=0.2")
-        if re.fullmatch(r"\d\d(_\w+)?", parts[0]):
-            target = parts.pop(0)
-            known = [n for n in NOTEBOOKS if n == target or n.split("_")[0] == target]
-            if not known:
-                raise ParameterError("--set", item, f"names no notebook: known {', '.join(NOTEBOOKS)}")
-            if not parts:
-                raise ParameterError("--set", item, "must name a parameter after the notebook, e.g. 01.sgd_lr=0.2")
-            if notebook is not None and notebook not in known:
-                continue
-        value = read_yaml(text, f"--set {item}") if text.strip() else None
-        section = out
-        for key in parts[:-1]:
-            section = section.setdefault(key, {})
-            if not isinstance(section, dict):
-                raise ParameterError("--set", item, f"'{key}' is set as a value and as a section")
-        section[parts[-1]] = value
-    if "profile" in out:
-        raise ParameterError("profile", out["profile"], "is chosen with --profile, not --set")
-    return out
-
-
-def load_params(name: str, profile: str, overrides: Mapping[str, Any] | None = None) -> dict:
-    """Read and validate ``params/<profile>/<name>.yaml`` (profile injected, then ``overrides``
-    on top, e.g. from ``--set device=cuda``); returns the dict.  Everything a run needs is checked
-    here, before any kernel starts: names, types, ranges, the constraints between parameters, and a
-    device that this machine has."""
-    path = repo_root() / "params" / profile / f"{name}.yaml"
-    if not path.exists():
-        raise SystemExit(f"missing parameter file {path.relative_to(repo_root())}")
-    where = f"{path.relative_to(repo_root())}"
-    raw = read_yaml(path.read_text(), where) or {}
-    if not isinstance(raw, dict):
-        raise ParameterError(name, raw, "the parameter file must hold a mapping name: value", where)
-    if raw.get("profile", profile) != profile:
-        raise ParameterError("profile", raw["profile"], f"must be '{profile}' in params/{profile}/", where)
-    params = {**raw, "profile": profile}
-    if overrides:
-        for key, value in overrides.items():      # a section's overrides join the file's section
-            both = isinstance(value, dict) and isinstance(params.get(key), dict)
-            params[key] = {**params[key], **value} if both else value
-        where += " with --set " + " ".join(f"{k}={v}" for k, v in overrides.items())
-    cls = spec_class(name)
-    if issubclass(cls, UsesZoo):
-        if "zoo" in params:
-            raise ParameterError("zoo", params["zoo"], f"comes from params/{profile}/{cls.ZOO_FROM}.yaml: "
-                                 "set the models there", where)
-        source = spec_class(cls.ZOO_FROM).from_params(load_params(cls.ZOO_FROM, profile),
-                                                      where=f"params/{profile}/{cls.ZOO_FROM}.yaml")
-        params["zoo"] = source.zoo().to_dict()
-    spec = cls.from_params(params, where=where)      # raises ParameterError before any compute
-    try:
-        spec.torch_device()
-    except ParameterError as err:
-        raise ParameterError(err.name, err.value, err.allowed, where) from None
-    return params
-
-
 def outputs_of(profile: str, name: str) -> list[Path]:
     """Everything a run of notebook ``name`` leaves in ``outputs/<profile>/`` (not the run store)."""
-    root = outputs_dir(profile, create=False)
-    found = [root / f"{name}.ipynb", root / "failed" / f"{name}.ipynb", root / "claims" / f"{name}.json"]
-    found += list((root / "figures").glob(f"{name}_*")) + list((root / "tables").glob(f"{name}[._]*"))
+    found = []
+    for root in output_parts(outputs_dir(profile, create=False)).values():
+        found += [root / f"{name}.ipynb", root / "failed" / f"{name}.ipynb", root / "claims" / f"{name}.json"]
+        found += list((root / "figures").glob(f"{name}_*")) + list((root / "tables").glob(f"{name}[._]*"))
     return [p for p in found if p.exists()]
 
 
@@ -233,30 +129,41 @@ def variant_name(items: Sequence[str] | None) -> str:
 
 
 def _cmd_run(args) -> int:
+    """Validate, then execute the notebook; one that analyses a zoo (03, 04, 06) runs on each task of 02
+    first, into ``tasks/<task>/``, and on 02's own zoo last (so a failed task leaves no up-to-date
+    target for ``make``)."""
     py = Path(args.notebook).resolve()
     name = py.stem
     try:
-        params = load_params(name, args.profile, parse_overrides(args.set, name))
-        variant = params.setdefault("variant", variant_name(args.set))
-        root = outputs_root(args.profile, variant, create=False)   # a bad variant name is rejected here
+        overrides = parse_overrides(args.set, name)
+        tasks = task_names(name, args.profile) if args.task is None else [args.task]
+        jobs = [(t, load_params(name, args.profile, overrides, task=t)) for t in tasks if t]
+        if args.task in (None, ""):
+            jobs.append(("", load_params(name, args.profile, overrides)))
+        variant = variant_name(args.set)
+        roots = {t: outputs_root(args.profile, variant, create=False, task=t) for t, _ in jobs}   # names checked
     except (ParameterError, ParamsError) as err:
         print(f"error: {err}", file=sys.stderr)       # rejected: nothing on disk changes
         return 2
-    root.mkdir(parents=True, exist_ok=True)
-    out = root / f"{name}.ipynb"
-    for scratch in root.glob(f".{name}.*.tmp.ipynb"):      # left by a run that was killed
-        scratch.unlink()
-    where = f"{args.profile}" + (f", variant {variant}" if variant else "")
-    print(f"[{where}] {name}: running" + (f" (outputs in {root.relative_to(repo_root())}/)" if variant else ""),
-          flush=True)
-    try:
-        with ProgressWatcher(f"[{args.profile}] {name}", outputs_dir(args.profile) / ".timings.json", name):
-            execute(py, out, params, progress=args.progress)
-    except Exception as err:  # papermill's PapermillExecutionError carries the cell's error
-        print(f"error: {name} failed ({type(err).__name__}): {str(err).strip().splitlines()[-1]}\n"
-              f"  the executed notebook is in {out.parent / 'failed' / out.name}", file=sys.stderr)
-        return 1
-    print(f"[{where}] {name}: wrote {out.relative_to(repo_root())}", flush=True)
+    for task, params in jobs:
+        params.setdefault("variant", variant)
+        root = roots[task]
+        root.mkdir(parents=True, exist_ok=True)
+        out = root / f"{name}.ipynb"
+        for scratch in root.glob(f".{name}.*.tmp.ipynb"):      # left by a run that was killed
+            scratch.unlink()
+        label = name + (f" [task {task}]" if task else "")
+        where = f"{args.profile}" + (f", variant {variant}" if variant else "")
+        shown = f" (outputs in {root.relative_to(repo_root())}/)" if variant or task else ""
+        print(f"[{where}] {label}: running{shown}", flush=True)
+        try:
+            with ProgressWatcher(f"[{args.profile}] {label}", outputs_dir(args.profile) / ".timings.json", label):
+                execute(py, out, params, progress=args.progress)
+        except Exception as err:  # papermill's PapermillExecutionError carries the cell's error
+            print(f"error: {label} failed ({type(err).__name__}): {str(err).strip().splitlines()[-1]}\n"
+                  f"  the executed notebook is in {out.parent / 'failed' / out.name}", file=sys.stderr)
+            return 1
+        print(f"[{where}] {label}: wrote {out.relative_to(repo_root())}", flush=True)
     return 0
 
 
@@ -292,12 +199,16 @@ def _cmd_check_params(args) -> int:
 
 
 def expected_digests(profile: str) -> dict[str, str]:
-    """The parameter digest each notebook's params file of ``profile`` gives now (valid files only)."""
+    """The parameter digest each notebook's params file of ``profile`` gives now (valid files only), by
+    :func:`~landscape_core.report.claims.part_label` (a per-task run: ``03_hessian [task]``)."""
+    from ..report.claims import part_label
     from ..report.notebook import provenance
     out = {}
     for name in NOTEBOOKS:
         try:
-            out[name] = provenance(spec_class(name).from_params(load_params(name, profile)), name)["digest"]
+            for task in ["", *task_names(name, profile)]:
+                spec = spec_class(name).from_params(load_params(name, profile, task=task))
+                out[part_label(name, task)] = provenance(spec, name)["digest"]
         except (ParameterError, ParamsError, SystemExit):
             pass
     return out
@@ -382,6 +293,8 @@ def main(argv=None) -> int:
     p.add_argument("--progress", action="store_true")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override one parameter of the file (repeatable), e.g. --set device=cuda")
+    p.add_argument("--task", default=None, help="03, 04, 06: only the zoo of this task of 02 ('': 02's own); "
+                   "default: every task, then 02's own")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("reference", help="re-execute the committed reference notebook on its defaults")
     p.add_argument("notebook")

@@ -45,13 +45,23 @@ def outputs_dir(profile: str, *parts: str, create: bool = True) -> Path:
 VARIANT_PATTERN = r"[A-Za-z0-9.=_-]*"
 
 
-def outputs_root(profile: str, variant: str = "", create: bool = True) -> Path:
+def outputs_root(profile: str, variant: str = "", create: bool = True, task: str = "") -> Path:
     """Where a notebook of ``profile`` writes its notebook, figures, tables and claims:
     ``outputs/<profile>/``, or ``outputs/<profile>/variants/<variant>/`` for a run with overrides
-    (named by them; the run store ``outputs/<profile>/runs`` is shared, runs are keyed by their spec)."""
-    if not re.fullmatch(VARIANT_PATTERN, variant):
-        raise ParameterError("variant", variant, "may hold letters, digits and . = _ - only")
-    return outputs_dir(profile, "variants", variant, create=create) if variant else outputs_dir(profile, create=create)
+    (named by them; the run store ``outputs/<profile>/runs`` is shared, runs are keyed by their spec);
+    ``.../tasks/<task>/`` below either for a notebook that analyses the zoo of 02's task ``task``."""
+    for name, value in (("variant", variant), ("task", task)):
+        if not re.fullmatch(VARIANT_PATTERN, value):
+            raise ParameterError(name, value, "may hold letters, digits and . = _ - only")
+    parts = ("variants", variant) if variant else ()
+    return outputs_dir(profile, *parts, *(("tasks", task) if task else ()), create=create)
+
+
+def output_parts(root: Path) -> dict[str, Path]:
+    """The folders of one outputs root: ``{"": root}`` and ``{task: root/tasks/<task>}`` for every task
+    whose zoo notebooks 03, 04 and 06 analysed (see :func:`outputs_root`)."""
+    root = Path(root)
+    return {"": root, **{p.name: p for p in sorted((root / "tasks").glob("*")) if p.is_dir()}}
 
 
 @contextmanager

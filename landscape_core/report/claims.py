@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..core.io import save_json
+from ..core.io import output_parts, save_json
 from ..core.machine import mixed
 from .catalogue import CATALOGUE, fmt, fmt_list  # noqa: F401  (fmt, fmt_list: the one rounding of printed numbers)
 
@@ -118,11 +118,12 @@ def provenance_note(root: Path, store: Path | None = None) -> str:
     ``result.json``) recorded one numerical provenance (:mod:`landscape_core.core.machine`); else a
     paragraph that says which numbers come from where, so a reader knows why a 3rd digit differs."""
     records = []
-    for path in sorted((Path(root) / "params").glob("*.json")):
-        try:
-            records.append((f"notebook {path.stem}", json.loads(path.read_text()).get("numerics")))
-        except (OSError, ValueError):
-            continue
+    for task, part in output_parts(Path(root)).items():
+        for path in sorted((part / "params").glob("*.json")):
+            try:
+                records.append((f"notebook {part_label(path.stem, task)}", json.loads(path.read_text()).get("numerics")))
+            except (OSError, ValueError):
+                continue
     for path in sorted(Path(store).glob("*/result.json")) if store is not None else ():
         try:
             records.append((f"run {path.parent.name}", json.loads(path.read_text()).get("numerics")))
@@ -136,35 +137,46 @@ def provenance_note(root: Path, store: Path | None = None) -> str:
             "verdicts' meaning):\n" + groups)
 
 
+def part_label(notebook: str, task: str = "") -> str:
+    """How a notebook's run is named in summaries and reports: ``03_hessian``, or ``03_hessian [task]`` for
+    its run on the zoo of 02's task ``task``."""
+    return f"{notebook} [{task}]" if task else notebook
+
+
 def summarise(directory: Path, profile: str = "", expected: dict[str, str] | None = None,
               store: Path | None = None) -> str:
-    """One line per notebook and claim from every ``claims/*.json`` in ``directory``, and the totals.
+    """One line per notebook run and claim from every ``claims/*.json`` in ``directory`` and in the task
+    folders beside it (``tasks/<task>/claims``: 03, 04 and 06 on 02's other tasks), and the totals.
 
     ``expected``: the parameter digest (:func:`~landscape_core.report.notebook.provenance`) each
-    notebook's params file gives now; a notebook whose outputs record another digest (params edited
-    since, a hand-run in JupyterLab, an older run) is flagged, so a mixed folder does not pass unseen."""
+    notebook's params file gives now, by :func:`part_label`; a run whose outputs record another digest
+    (params edited since, a hand-run in JupyterLab, an older run) is flagged, so a mixed folder does not
+    pass unseen."""
     lines, everything, foreign = [], [], []
-    for path in sorted(Path(directory).glob("*.json")):
-        data = json.loads(path.read_text())
-        vs = [_verdict(c) for c in data["claims"]]
-        everything += data["claims"]
-        note = ""
-        if expected is not None and data["notebook"] in expected:
-            record = Path(directory).parent / "params" / f"{data['notebook']}.json"
-            made = json.loads(record.read_text())["digest"] if record.exists() else None
-            if made != expected[data["notebook"]]:
-                foreign.append(data["notebook"])
-                note = ("  [!] NOT made by params/{p}/{n}.yaml as it is now ({why})".format(
-                    p=profile, n=data["notebook"],
-                    why="no record of its parameters" if made is None else f"made with parameters {made}"))
-        lines.append(f"{data['notebook']}: {count_kinds(data['claims'])}{note}")
-        lines += [f"  [{_TAGS[v]}] {'' if c.get('kind', 'paper') == 'paper' else '(check) '}{c['claim']}"
-                  + (f"  ({c['reason']})" if c.get("reason") else "") for v, c in zip(vs, data["claims"])]
+    parts = {**output_parts(Path(directory).parent), "": Path(directory).parent}
+    for task, root in parts.items():
+        for path in sorted((Path(directory) if not task else root / "claims").glob("*.json")):
+            data = json.loads(path.read_text())
+            label = part_label(data["notebook"], task)
+            vs = [_verdict(c) for c in data["claims"]]
+            everything += data["claims"]
+            note = ""
+            if expected is not None and label in expected:
+                record = root / "params" / f"{data['notebook']}.json"
+                made = json.loads(record.read_text())["digest"] if record.exists() else None
+                if made != expected[label]:
+                    foreign.append(label)
+                    note = ("  [!] NOT made by params/{p}/{n}.yaml as it is now ({why})".format(
+                        p=profile, n=data["notebook"],
+                        why="no record of its parameters" if made is None else f"made with parameters {made}"))
+            lines.append(f"{label}: {count_kinds(data['claims'])}{note}")
+            lines += [f"  [{_TAGS[v]}] {'' if c.get('kind', 'paper') == 'paper' else '(check) '}{c['claim']}"
+                      + (f"  ({c['reason']})" if c.get("reason") else "") for v, c in zip(vs, data["claims"])]
     if not lines:
         return f"no claims in {directory}"
     lines.append(f"all notebooks: {count_kinds(everything)}")
     if foreign:
-        lines.append(f"[!] {len(foreign)} notebook(s) in this folder were made with other parameters than "
+        lines.append(f"[!] {len(foreign)} notebook run(s) in this folder were made with other parameters than "
                      f"the profile's files: {', '.join(foreign)}; `make reproduce PROFILE={profile}` re-runs them")
     note = provenance_note(Path(directory).parent, store)
     if note:

@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ..core.io import atomic_write_text
+from ..core.io import atomic_write_text, output_parts
 from .catalogue import table as catalogue_table
-from .claims import count_kinds, provenance_note
+from .claims import count_kinds, part_label, provenance_note
 from .paper import PAPER_TABLE1, PAPER_TASKS, paper_format
 from .tables import format_table, read_table
 from ..analysis.robustness import TABLE1_COLUMNS
@@ -142,40 +142,49 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
     the executed notebooks are read from ``notebooks_dir`` (default ``root``)."""
     root, report = Path(root), Path(root) / "report"
     (report / "notebooks").mkdir(parents=True, exist_ok=True)
-    notebooks = sorted(p for p in Path(notebooks_dir or root).glob("[0-9][0-9]_*.ipynb"))
-    for nb in notebooks:
-        notebook_html(nb, report / "notebooks" / f"{nb.stem}.html")
-    claim_files = sorted((root / "claims").glob("*.json"))
-    all_claims, sections = [], []
-    for path in claim_files:
-        data = json.loads(path.read_text())
-        name = data["notebook"]
-        nb = Path(notebooks_dir or root) / f"{name}.ipynb"
-        ids = claim_cells(nb, data["claims"]) if nb.exists() else {}
-        all_claims += data["claims"]
-        rows = []
-        for i, c in enumerate(data["claims"], 1):
-            link = (f" <a href=\"notebooks/{name}.html#cell-id={_esc(ids[c['claim']])}\">cell</a>"
-                    if c["claim"] in ids else "")
-            kind = c.get("kind") or "paper"
-            source = (f"<details><summary>{_esc(c['source'])}</summary><q>{_esc(c.get('sentence', ''))}</q>"
-                      f"</details>") if c.get("source") else ""
-            rows.append(f"<tr class=\"{c['verdict']}\"><td>{i}</td><td class=\"l v\">{_esc(c['verdict'])}</td>"
-                        f"<td class=l>{'paper' if kind == 'paper' else 'check (ours)'}</td>"
-                        f"<td class=l>{_esc(c['claim'])}{link}{source}</td><td class=l>{_esc(c['measured'])}</td>"
-                        f"<td class=l>{_esc(c.get('rule', ''))}</td><td class=l>{_esc(c.get('regime', ''))}"
-                        f"{('<br><b>not met:</b> ' + _esc(c['reason'])) if c.get('reason') else ''}</td></tr>")
-        link = f" (<a href=\"notebooks/{name}.html\">notebook</a>)" if nb.exists() else ""
-        sections.append(f"<h3 id=\"claims-{name}\">{_esc(name)}: {_esc(count_kinds(data['claims']))}{link}</h3>"
-                        "<table><tr><th>#</th><th>verdict</th><th class=l>kind</th><th class=l>claim (source: "
-                        "click)</th><th class=l>measured</th>"
-                        f"<th class=l>rule</th><th class=l>regime</th></tr>{''.join(rows)}</table>")
-    figures = "".join(_img(p) for p in sorted((root / "figures").glob("*.png")))
-    tables = []
-    for path in sorted((root / "tables").glob("*.csv")):
-        tables.append(f"<h3>{_esc(path.stem)}</h3>{table_html(read_table(path))}")
-        if path.stem.endswith("table1"):
-            tables.append("<h3>the paper's Table 1 (mean(std) over 3 runs, %)</h3>" + table_html(_paper_table1()))
+    parts = output_parts(root)            # 02's zoo and, for 03, 04 and 06, each task of 02 (tasks/<task>/)
+    nb_dirs = {task: (Path(notebooks_dir) if notebooks_dir and not task else part) for task, part in parts.items()}
+    notebooks = []                        # (label, executed notebook, its page under report/notebooks/)
+    for task in parts:
+        for nb in sorted(nb_dirs[task].glob("[0-9][0-9]_*.ipynb")):
+            page_name = f"{task}__{nb.stem}.html" if task else f"{nb.stem}.html"
+            notebook_html(nb, report / "notebooks" / page_name)
+            notebooks.append((part_label(nb.stem, task), nb, page_name))
+    pages = {label: (nb, page_name) for label, nb, page_name in notebooks}
+    all_claims, sections, figures, tables = [], [], [], []
+    for task, part in parts.items():
+        for path in sorted((part / "claims").glob("*.json")):
+            data = json.loads(path.read_text())
+            label = part_label(data["notebook"], task)
+            nb, page_name = pages.get(label, (None, ""))
+            ids = claim_cells(nb, data["claims"]) if nb else {}
+            all_claims += data["claims"]
+            rows = []
+            for i, c in enumerate(data["claims"], 1):
+                link = (f" <a href=\"notebooks/{page_name}#cell-id={_esc(ids[c['claim']])}\">cell</a>"
+                        if c["claim"] in ids else "")
+                kind = c.get("kind") or "paper"
+                source = (f"<details><summary>{_esc(c['source'])}</summary><q>{_esc(c.get('sentence', ''))}</q>"
+                          f"</details>") if c.get("source") else ""
+                rows.append(f"<tr class=\"{c['verdict']}\"><td>{i}</td><td class=\"l v\">{_esc(c['verdict'])}</td>"
+                            f"<td class=l>{'paper' if kind == 'paper' else 'check (ours)'}</td>"
+                            f"<td class=l>{_esc(c['claim'])}{link}{source}</td><td class=l>{_esc(c['measured'])}</td>"
+                            f"<td class=l>{_esc(c.get('rule', ''))}</td><td class=l>{_esc(c.get('regime', ''))}"
+                            f"{('<br><b>not met:</b> ' + _esc(c['reason'])) if c.get('reason') else ''}</td></tr>")
+            link = f" (<a href=\"notebooks/{page_name}\">notebook</a>)" if nb else ""
+            anchor = label.replace(" [", "-").rstrip("]")
+            sections.append(f"<h3 id=\"claims-{_esc(anchor)}\">{_esc(label)}: {_esc(count_kinds(data['claims']))}{link}</h3>"
+                            "<table><tr><th>#</th><th>verdict</th><th class=l>kind</th><th class=l>claim (source: "
+                            "click)</th><th class=l>measured</th>"
+                            f"<th class=l>rule</th><th class=l>regime</th></tr>{''.join(rows)}</table>")
+        shown = "".join(_img(p) for p in sorted((part / "figures").glob("*.png")))
+        figures.append((f"<h3>task {_esc(task)} (03, 04, 06 on 02's zoo of this task)</h3>" if task and shown else "")
+                       + shown)
+        for path in sorted((part / "tables").glob("*.csv")):
+            tables.append(f"<h3>{_esc(part_label(path.stem, task))}</h3>{table_html(read_table(path))}")
+            if path.stem.endswith("table1"):
+                tables.append("<h3>the paper's Table 1 (mean(std) over 3 runs, %)</h3>" + table_html(_paper_table1()))
+    figures = "".join(figures)
     inventory = run_inventory(store)
     seconds = sum(float(r["seconds"] or 0) for r in inventory)
     devices = sorted({f"{r['device']} ({r['precision']})" for r in inventory})
@@ -191,7 +200,7 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
             f"<h2 id=\"runs\">Run store</h2><p>{len(inventory)} runs, {seconds / 60:.1f} min of training, on "
             f"{_esc(', '.join(devices) or '-')}</p>{note}{table_html(inventory, 3)}"
             "<h2 id=\"notebooks\">Executed notebooks</h2><ul>"
-            + "".join(f"<li><a href=\"notebooks/{nb.stem}.html\">{_esc(nb.stem)}</a></li>" for nb in notebooks)
+            + "".join(f"<li><a href=\"notebooks/{page_name}\">{_esc(label)}</a></li>" for label, _, page_name in notebooks)
             + "</ul>"
             + ("<h2 id=\"setup\">The setup: the sources' settings and each profile's</h2>" + table_html(setup)
                if setup else "")

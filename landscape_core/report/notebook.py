@@ -34,7 +34,9 @@ NOT_PROVENANCE = ("progress", "interactive", "variant", "device")
 def provenance(spec: Spec, notebook: str) -> dict:
     """What made a notebook's outputs: its parameters and their digest (without :data:`NOT_PROVENANCE`)."""
     params = {k: v for k, v in spec.to_dict().items() if k not in NOT_PROVENANCE}
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    # the digest as the run store's: a parameter added since, still at its default, changes nothing
+    kept = {k: v for k, v in spec._digest_dict().items() if k not in NOT_PROVENANCE}
+    digest = hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
     return {"notebook": notebook, "digest": digest, "params": params}
 
 
@@ -46,10 +48,11 @@ class Outputs:
     profile: str
     notebook: str
     variant: str = ""
+    task: str = ""          # 03, 04, 06 on the zoo of a task of 02: under tasks/<task>/
 
     @property
     def root(self) -> Path:
-        return outputs_root(self.profile, self.variant)
+        return outputs_root(self.profile, self.variant, task=self.task)
 
     def _dir(self, kind: str) -> Path:
         path = self.root / kind
@@ -79,9 +82,10 @@ def start(spec_cls: type[Spec], namespace: Mapping[str, Any], before: set[str], 
     spec = spec_cls.from_namespace(namespace, before, where=name)
     if os.environ.get(INTERACTIVE_ENV) == "1" and not spec.interactive:
         spec = spec.replace(interactive=True)            # a kernel of `make lab`: interactive views on
-    outputs_root(spec.profile, spec.variant, create=False)       # a bad variant name stops here
+    task = getattr(spec, "task", "")
+    outputs_root(spec.profile, spec.variant, create=False, task=task)       # a bad variant or task name stops here
     style(eps_max=_largest_budget(spec))
-    out = Outputs(spec.profile, name, spec.variant)
+    out = Outputs(spec.profile, name, spec.variant, task)
     record = {**provenance(spec, name), "numerics": numerics(spec.torch_device())}   # what made these outputs
     save_json(out._dir("params") / f"{name}.json", record)
     return spec, out

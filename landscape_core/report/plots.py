@@ -228,6 +228,17 @@ def lr_sensitivity(table: dict, lrs):
     return fig
 
 
+def learning_curves(curves: dict):
+    """Fig 11: the epoch-mean training loss L_eps of each budget's model (log scale)."""
+    fig, ax = plt.subplots(figsize=(5, 3.4), layout="constrained")
+    for eps, c in curves.items():
+        ax.plot(np.arange(1, len(c) + 1), c, marker="." if len(c) < 30 else None, color=eps_color(eps),
+                label=eps_label(eps))
+    ax.set(yscale="log", xlabel="epoch", ylabel="training loss $\\mathcal{L}_\\epsilon$ (epoch mean)")
+    legend_above(fig, ax)
+    return fig
+
+
 def hessian_spectra(spectra: dict):
     """Fig 3: top-k eigenvalues per ε, normalised (solid) and raw (dashed)."""
     fig, ax = plt.subplots(figsize=(6.8, 3.6), layout="constrained")

@@ -56,6 +56,17 @@ def _lr_text(schedule: str, milestones, epochs: int) -> str:
     return schedule
 
 
+def _curve(P: Params, nb: str) -> str:
+    c = P[nb].curve_spec()
+    opt = f"SGD lr {c.lr:g}, momentum {c.momentum:g}" if c.optimizer == "sgd" else f"Adam lr {_num(c.lr)}"
+    lr = (f"lr / 10 after {' and '.join(str(m) for m in c.lr_milestones)} of {c.epochs} epochs" if c.lr_milestones
+          else f"constant lr, {c.epochs} epochs")
+    return f"{opt}, weight decay {_num(c.weight_decay)}, {lr}"
+
+
+CIFAR_ZOO = "cifar10_resnet18"      # 02's CIFAR10 task: 03, 04 and 06 run on its zoo too ("<notebook> [task]")
+
+
 def _cifar(P: Params, nb: str, name: str, get: Callable) -> Any:
     t = _task(P, nb, name)
     return None if t is None else get(t)
@@ -146,8 +157,28 @@ SETTINGS: tuple[Setting, ...] = (
             lambda P: P["04_cosine_similarity"].repeats),
     Setting("Fig 4 (MNIST): a values", "0, 0.01, 0.03, 0.05, 0.1", "slides' MNIST table",
             lambda P: ", ".join(f"{a:g}" for a in P["04_cosine_similarity"].a_values)),
+    Setting("Fig 3, 11, 12 (CIFAR10): the models analysed", "ResNet18, width 8",
+            'Sec 4.2: "In Figure 3, we show the top 20 Hessian eigenvalues ... of CIFAR10 models"; Sec 4: "ResNet18 '
+            'models on CIFAR10"; original README: --model_type resnet --width 8',
+            lambda P: (lambda T: f"{_ARCH.get(T.arch, T.arch)}, width {T.width}")(
+                P[f"03_hessian [{CIFAR_ZOO}]"].zoo.training)),
+    Setting("Fig 4 (CIFAR10): a values", "0, 0.1, 0.3, 0.5, 1", "slides' CIFAR10 table",
+            lambda P: ", ".join(f"{a:g}" for a in P[f"04_cosine_similarity [{CIFAR_ZOO}]"].a_values)),
     Setting("App C.2.5: curve", "Bezier, 3 bends", "original README (train_curve.py): --fix_points 1,0,0,0,1 "
             "--curve_type bezier", lambda P: f"Bezier, {P['06_connectivity'].n_bends} bends"),
+    Setting("App C.2.5 (CIFAR10): curve training",
+            "SGD lr 0.1, momentum 0.9, weight decay 1e-6, lr / 10 after 100 and 150 of 200 epochs",
+            "original README (train_curve.py): --optim name=sgd,lr=0.1,momentum=0.9,weight_decay=1e-6 --lr_schedule "
+            "name=jump,min_jump_pt=100,jump_freq=50,power=0.1 --epoch_num 200",
+            lambda P: _curve(P, f"06_connectivity [{CIFAR_ZOO}]")),
+    Setting("App C.2.5 (MNIST): curve training", None,
+            "not in the sources (the README's curve command is CIFAR10's): trained like the end points (02's optimiser, "
+            "lr and epochs)", lambda P: _curve(P, "06_connectivity")),
+    Setting("App C.2.3: learning-rate warm-up", None,
+            'not in the sources (Sec 5: "warmup of the learning rate does not yield similar benefits"; App C.2.3 is '
+            "not in our copy): at constant eps, the lr rises linearly from 0 as the linear eps warm-up does",
+            lambda P: (f"linear from 0, reaching the lr at {P['05_pas_table1'].lr_warmup:g} of the run, at each Fig 5 lr"
+                       if P["05_pas_table1"].lr_warmup else "none")),
 )
 
 

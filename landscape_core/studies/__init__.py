@@ -1,7 +1,7 @@
 """Floor 5, studies: one module per paper section.  Each holds its notebook's typed parameters and the
 experiments the notebook calls (one call each), returning typed results.  :data:`NOTEBOOKS` maps
 every notebook to its parameter class (the runner validates a params file against it)."""
-from .base import NotebookParams, TrainingParams, UsesZoo, ZooParams
+from .base import NotebookParams, TrainingParams, UsesZoo, ZooParams, ZooStudyParams
 from .connectivity import ConnectivityParams
 from .cosine import CosineParams
 from .gradient_dynamics import GradientDynamicsParams
@@ -20,6 +20,6 @@ NOTEBOOKS: dict[str, type[NotebookParams]] = {
     "07_local_lipschitzness": LipschitzParams,
 }
 
-__all__ = ["NOTEBOOKS", "NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "LinearTheoryParams",
+__all__ = ["NOTEBOOKS", "NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "ZooStudyParams", "LinearTheoryParams",
            "GradientDynamicsParams", "HessianParams", "CosineParams", "PASParams", "ConnectivityParams",
            "LipschitzParams"]

@@ -23,7 +23,7 @@ from ..data import DATASETS, DatasetSpec
 from ..models import IMAGE_ARCHS, ModelSpec
 from ..training import OPTIMIZERS, TrainSpec
 
-__all__ = ["NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "Task", "PAPER_CIFAR10", "increasing", "at_most"]
+__all__ = ["NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "ZooStudyParams", "Task", "PAPER_CIFAR10", "increasing", "at_most"]
 
 
 def increasing(name: str, values, where: str, strict: bool = False) -> None:
@@ -133,13 +133,13 @@ class TrainingParams(Spec):
              lr: float | None = None, eps_schedule: str = "constant", eps_max: float | None = None,
              lr_schedule: str = "constant", lr_milestones: tuple[float, ...] = (),
              periodic: tuple[float, ...] = (), snapshots: tuple[int, ...] = (), objective: str = "ce",
-             beta: float = 6.0) -> TrainSpec:
+             beta: float = 6.0, lr_max: float | None = None) -> TrainSpec:
         """The training run of one model at target budget ``eps`` (``objective="trades"``: TRADES with
         ``beta``)."""
         return TrainSpec(data=self.data_spec(), model=ModelSpec(arch=self.arch, width=width or self.width),
                          attack=self.attack(eps, objective), objective=objective, beta=beta,
                          eps_schedule=eps_schedule, eps_min=0.0, eps_max=eps_max,
-                         lr=self.lr if lr is None else lr, lr_schedule=lr_schedule, lr_milestones=lr_milestones,
+                         lr=self.lr if lr is None else lr, lr_schedule=lr_schedule, lr_milestones=lr_milestones, lr_max=lr_max,
                          periodic=periodic, optimizer=self.optimizer, batch_size=self.batch_size,
                          epochs=epochs or self.epochs, snapshots=snapshots, augment=self.dataset == "cifar10",
                          seed=seed, precision=resolve_precision(self.precision))
@@ -205,3 +205,14 @@ class UsesZoo:
     """Mixin of the notebooks that analyse notebook 02's models: the runner fills ``zoo`` from it."""
 
     ZOO_FROM: ClassVar[str] = "02_gradient_dynamics"
+
+
+@dataclass(frozen=True)
+class ZooStudyParams(UsesZoo, NotebookParams):
+    """A notebook that analyses a zoo of 02 (03, 04, 06): the runner executes it once for 02's own zoo and
+    once per task of 02 (the paper's Fig 3, Fig 4 and Fig 12 are of CIFAR10 ResNet18s), with the task's zoo
+    and the notebook's per-task settings (``tasks:`` of its params file), into ``outputs/<profile>/tasks/<task>/``."""
+
+    zoo: ZooParams = param(ZooParams(), doc="the models analysed: a zoo of 02_gradient_dynamics, filled in by the runner")
+    task: str = param("", added=True, doc="the task of 02 whose zoo this is ('': 02's own), set by the runner: "
+                                          "outputs go to outputs/<profile>/tasks/<task>/")

@@ -22,20 +22,22 @@ from ..core.progress import report
 from ..core.spec import param
 from ..data import Split
 from ..training import OPTIMIZERS, get_or_train
-from .base import NotebookParams, UsesZoo, ZooParams, at_most
+from .base import ZooParams, ZooStudyParams, at_most
 from .gradient_dynamics import load_zoo
 
 __all__ = ["ConnectivityParams", "Connection", "connect", "budgets", "connect_zoo", "end_points", "barrier_rows"]
 
 
 @dataclass(frozen=True)
-class ConnectivityParams(UsesZoo, NotebookParams):
+class ConnectivityParams(ZooStudyParams):
     """06_connectivity: Sec 6, App C.2.5 (end points: the models of 02 and a second seed of each)."""
 
-    zoo: ZooParams = param(ZooParams(), doc="the models connected: 02_gradient_dynamics's, filled in by the runner")
     curve_epochs: int = param(1, ge=1, doc="epochs of Bezier curve training")
     curve_lr: float = param(1.0e-3, gt=0.0)
     curve_optimizer: str = param("adam", choices=OPTIMIZERS)
+    curve_milestones: tuple[float, ...] = param((), each=dict(gt=0.0, lt=1.0), added=True,
+                                                doc="lr / 10 at these fractions of the curve's epochs (the original "
+                                                    "README's CIFAR10 curves: 0.5, 0.75 of 200)")
     n_bends: int = param(1, ge=1, doc="interior control points (1: quadratic)")
     points: int = param(5, ge=3, doc="evenly spaced t in [0, 1] scanned")
     n_eval: int = param(100, ge=10, doc="training examples scanned along the paths")
@@ -49,8 +51,10 @@ class ConnectivityParams(UsesZoo, NotebookParams):
         return super().training_specs() + [self.zoo.spec(e, seed=self.zoo.seed + 1) for e in self.zoo.eps_list]
 
     def curve_spec(self) -> CurveTrainSpec:
+        milestones = tuple(sorted({max(1, round(f * self.curve_epochs)) for f in self.curve_milestones}))
         return CurveTrainSpec(epochs=self.curve_epochs, batch_size=self.zoo.training.batch_size, lr=self.curve_lr,
-                              optimizer=self.curve_optimizer, n_bends=self.n_bends, seed=self.seed)
+                              optimizer=self.curve_optimizer, n_bends=self.n_bends, seed=self.seed,
+                              lr_milestones=milestones)
 
 
 @dataclass

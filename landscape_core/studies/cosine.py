@@ -14,7 +14,7 @@ from ..analysis.similarity import SimilarityResult, perturbation_similarity
 from ..attacks import make_attack
 from ..core.progress import report
 from ..core.spec import ParameterError, param
-from .base import NotebookParams, UsesZoo, ZooParams, at_most
+from .base import ZooParams, ZooStudyParams, at_most
 
 __all__ = ["CosineParams", "similarity", "similarities", "DIRECTIONS"]
 
@@ -22,10 +22,9 @@ DIRECTIONS = ("Eigenvector", "Random")
 
 
 @dataclass(frozen=True)
-class CosineParams(UsesZoo, NotebookParams):
+class CosineParams(ZooStudyParams):
     """04_cosine_similarity: Sec 4.2, Fig 4, the slides' tables (models from 02_gradient_dynamics)."""
 
-    zoo: ZooParams = param(ZooParams(), doc="the models analysed: 02_gradient_dynamics's, filled in by the runner")
     n_examples: int = param(100, ge=10, doc="training examples whose perturbations are compared")
     n_test: int = param(100, ge=10, doc="test examples of the robust error at θ ± a v")
     a_values: tuple[float, ...] = param((0.0, 0.05, 0.1), each=dict(ge=0.0), min_len=2, doc="MNIST paper: 0..0.1")

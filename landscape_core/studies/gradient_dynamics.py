@@ -5,10 +5,13 @@ analyse: :meth:`GradientDynamicsParams.zoo` is what the runner hands them.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..analysis.dynamics import Health, Windows, health, windows
+import numpy as np
+
+from ..analysis.dynamics import Health, Windows, epoch_means, health, windows
 from ..core.spec import param
 from ..data import Split, load_data
 from ..training import Run, TrainSpec, get_or_train
@@ -60,8 +63,8 @@ class GradientDynamicsParams(NotebookParams):
         for name in ("first_n", "last_n"):
             at_most(name, getattr(self, name), n, f"the updates of each run ({self.training.epochs} epochs)",
                     "02_gradient_dynamics")
-            for t in self.tasks:
-                at_most(name, getattr(self, name), t.training.updates(),
+            for t in self.tasks:      # a task's own window, or the notebook's
+                at_most(name, getattr(t, name) or getattr(self, name), t.training.updates(),
                         f"the updates of each run of task {t.name} ({t.training.epochs} epochs)", "02_gradient_dynamics")
         Task.check_list(self.tasks, "02_gradient_dynamics")
 
@@ -84,6 +87,11 @@ class Zoo:
 
     def models(self, device="cpu") -> dict:
         return {eps: run.model(device=device) for eps, run in self.runs.items()}
+
+    def learning_curves(self, n_train: int) -> dict[float, np.ndarray]:
+        """Fig 11: each model's training loss L_eps (at its attack's inputs) averaged over every epoch."""
+        return {eps: epoch_means(run.probes["loss"], math.ceil(n_train / run.spec.batch_size))
+                for eps, run in self.runs.items()}
 
 
 @dataclass

@@ -19,17 +19,17 @@ from ..analysis.landscape import Scan1DResult, Scan2DResult, filter_normalized_d
 from ..attacks import make_attack, sweep
 from ..core.progress import report
 from ..core.spec import param
-from .base import NotebookParams, UsesZoo, ZooParams, at_most
+from ..core.spec import ParameterError
+from .base import ZooParams, ZooStudyParams, at_most
 
 __all__ = ["HessianParams", "Spectrum", "spectrum", "spectra", "SpectrumDetail", "details", "eigen_landscape",
            "line_scan"]
 
 
 @dataclass(frozen=True)
-class HessianParams(UsesZoo, NotebookParams):
+class HessianParams(ZooStudyParams):
     """03_hessian: Sec 4.2, Fig 3, Fig 12 (models from 02_gradient_dynamics)."""
 
-    zoo: ZooParams = param(ZooParams(), doc="the models analysed: 02_gradient_dynamics's, filled in by the runner")
     n_examples: int = param(100, ge=10, doc="fixed training examples of the Hessian")
     k: int = param(5, ge=1, doc="top eigenpairs (paper: 20)")
     tol: float = param(1.0e-2, ge=0.0, doc="Lanczos tolerance")
@@ -48,6 +48,11 @@ class HessianParams(UsesZoo, NotebookParams):
         at_most("n_examples", self.n_examples, self.zoo.training.train_size, "the training set", "03_hessian")
         at_most("detail_examples", self.detail_examples, self.n_examples, "n_examples", "03_hessian")
         at_most("landscape_examples", self.landscape_examples, self.n_examples, "n_examples", "03_hessian")
+        missing = [e for e in self.landscape_eps if not any(abs(e - z) < 1e-9 for z in self.zoo.eps_list)]
+        if missing:
+            raise ParameterError("landscape_eps", list(self.landscape_eps), f"must be budgets of the zoo "
+                                 f"{list(self.zoo.eps_list)} (not {missing})", "03_hessian" + (
+                                     f", task {self.task}" if self.task else ""))
 
 
 @dataclass(frozen=True)

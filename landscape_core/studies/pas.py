@@ -25,12 +25,13 @@ from ..data import Split, load_data
 from ..training import ScheduleSpec, TrainSpec, get_or_train
 from .base import NotebookParams, Task, TrainingParams, at_most, increasing
 
-__all__ = ["PASParams", "Table1Task", "SCHEDULERS", "EPS_MAX_RATIO", "period_resets", "run_spec", "grid", "PASResult",
+__all__ = ["PASParams", "Table1Task", "SCHEDULERS", "LR_WARMUP", "fig5_rows", "EPS_MAX_RATIO", "period_resets", "run_spec", "grid", "PASResult",
            "run", "table_models", "transfer_spec", "attack_grid", "scheduler_means", "masking", "scheduled_spec", "task_spec",
            "TaskResult", "run_tasks"]
 
 SCHEDULERS = ("constant", "cosine", "linear")
 EPS_MAX_RATIO = {"constant": None, "cosine": 1.5, "linear": 2.0}   # MNIST: 0.6 / 0.4 and 0.8 / 0.4
+LR_WARMUP = "lr warm-up"     # App C.2.3: constant eps, the learning rate warmed up instead (a row of Fig 5)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class PASParams(NotebookParams):
     periods: int = param(2, ge=0, doc="PAS periods (equal length) unless resets is given; 0: no PAS run (the "
                                       "paper's MNIST rows: no periodic scheduling)")
     resets: tuple[float, ...] = param((), each=dict(gt=0.0), doc="explicit PAS resets (CIFAR: 100, 150 of 200)")
+    lr_warmup: float = param(0.5, ge=0.0, le=1.0, added=True,
+                             doc="App C.2.3: the fraction of the run over which a constant-eps run's learning rate "
+                                 "rises linearly from 0 (a Fig 5 row at every lr; 0.5: when the linear eps warm-up "
+                                 "reaches its target); 0: no such runs")
     periodic_scheduler: str = param("cosine", choices=SCHEDULERS)
     periodic_lr_schedule: str = param("constant", choices=("constant", "step", "cosine_anneal"))
     periodic_lr_milestones: tuple[float, ...] = param((), each=dict(gt=0.0, lt=1.0))
@@ -139,16 +144,21 @@ def period_resets(epochs: int, periods: int) -> tuple[float, ...]:
 
 def scheduled_spec(T: TrainingParams, eps: float, scheduler: str, eps_max_ratio: float | None, *, seed: int,
                    periodic: bool = False, resets: tuple[float, ...] = (), lr: float | None = None,
-                   lr_schedule: str = "constant", lr_milestones: tuple[float, ...] = ()) -> TrainSpec:
+                   lr_schedule: str = "constant", lr_milestones: tuple[float, ...] = (),
+                   lr_max: float | None = None) -> TrainSpec:
     """The one way to a run of Sec 5: ``scheduler``'s budget (warm-ups to ``eps_max_ratio`` x ``eps``);
     ``periodic``: lr and eps restart at ``resets`` and the model at every period end is kept."""
     return T.spec(eps, seed=seed, lr=lr, eps_schedule=scheduler,
                   eps_max=None if eps_max_ratio is None else eps_max_ratio * eps, lr_schedule=lr_schedule,
-                  lr_milestones=tuple(lr_milestones), periodic=tuple(resets),
+                  lr_milestones=tuple(lr_milestones), lr_max=lr_max, periodic=tuple(resets),
                   snapshots=tuple(int(r) for r in resets) + (T.epochs,) if periodic else ())
 
 
 def run_spec(P: PASParams, scheduler: str, lr: float, seed: int, periodic: bool = False) -> TrainSpec:
+    """A run of the Fig 5 grid (``scheduler`` one of :data:`SCHEDULERS` or :data:`LR_WARMUP`) or of PAS."""
+    if scheduler == LR_WARMUP:
+        return scheduled_spec(P.training, P.eps, "constant", None, seed=seed, lr=lr, lr_schedule="linear",
+                              lr_max=lr / P.lr_warmup)
     resets = (tuple(P.resets) or period_resets(P.training.epochs, P.periods)) if periodic else ()
     return scheduled_spec(P.training, P.eps, scheduler, EPS_MAX_RATIO[scheduler], seed=seed, periodic=periodic,
                           resets=resets, lr=lr,
@@ -156,20 +166,28 @@ def run_spec(P: PASParams, scheduler: str, lr: float, seed: int, periodic: bool 
                           lr_milestones=tuple(P.periodic_lr_milestones) if periodic else ())
 
 
+def fig5_rows(P: PASParams) -> tuple[str, ...]:
+    """The rows of Fig 5: the eps schedulers, and App C.2.3's learning-rate warm-up when the notebook has it."""
+    return SCHEDULERS + ((LR_WARMUP,) if P.lr_warmup > 0 else ())
+
+
 def grid(P: PASParams) -> list[tuple[str, float, int]]:
-    """The Fig 5 grid: every (scheduler, learning rate, seed)."""
-    return [(s, lr, P.seed + k) for s in SCHEDULERS for lr in P.lrs for k in range(P.seeds)]
+    """The Fig 5 grid: every (row, learning rate, seed)."""
+    return [(s, lr, P.seed + k) for s in fig5_rows(P) for lr in P.lrs for k in range(P.seeds)]
 
 
 def schedules(P: PASParams) -> tuple[dict[str, ScheduleSpec], dict[str, ScheduleSpec]]:
     """The ε schedules used (each scheduler, and the periodic one of PAS) and the learning rate, labelled (the
     PAS run's, or the Table 1 runs' when the notebook has no PAS run)."""
     eps = {s: run_spec(P, s, P.table_lr, P.seed).eps_spec for s in SCHEDULERS}
+    lr = {"Table 1 runs": run_spec(P, P.periodic_scheduler, P.table_lr, P.seed).lr_spec}
+    if P.lr_warmup > 0:
+        lr[LR_WARMUP] = run_spec(P, LR_WARMUP, P.table_lr, P.seed).lr_spec
     if not P.has_pas:
-        return eps, {"Table 1 runs": run_spec(P, P.periodic_scheduler, P.table_lr, P.seed).lr_spec}
+        return eps, lr
     periodic = run_spec(P, P.periodic_scheduler, P.table_lr, P.seed, periodic=True)
     eps[f"PAS {P.periodic_scheduler}"] = periodic.eps_spec
-    return eps, {"PAS": periodic.lr_spec}
+    return eps, {**lr, "PAS": periodic.lr_spec}
 
 
 @dataclass
@@ -217,7 +235,7 @@ def run(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | 
                         progress=P.progress and len(attacks) > 1).row()
 
     fig5 = {s: {lr: mean_std([errors(models[(s, lr, P.seed + k)], {"PGD": suite["PGD"]})["PGD"]
-                              for k in range(P.seeds)]) for lr in P.lrs} for s in SCHEDULERS}
+                              for k in range(P.seeds)]) for lr in P.lrs} for s in fig5_rows(P)}
     rows = [{"periodic": "No", "scheduler": s.capitalize(), "model": "final", "seed": P.seed + k,
              **errors(models[(s, P.table_lr, P.seed + k)], suite)} for s in SCHEDULERS for k in range(P.seeds)]
     row_health = [healths[(s, P.table_lr, P.seed + k)] for s in SCHEDULERS for k in range(P.seeds)]

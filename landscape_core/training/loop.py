@@ -63,7 +63,11 @@ class TrainSpec(Spec):
     eps_min: float = param(0.0, doc="ε_min of eq. 5")
     eps_max: float | None = param(None, doc="ε_max of eq. 5 (None: the target)")
     lr: float = param(1e-4, gt=0.0, doc="base learning rate")
-    lr_schedule: str = param("constant", choices=("constant", "step", "cosine_anneal"))
+    lr_schedule: str = param("constant", choices=("constant", "step", "cosine_anneal", "linear"),
+                             doc="linear: a warm-up of the learning rate from 0, clipped at lr (App C.2.3)")
+    lr_max: float | None = param(None, gt=0.0, added=True,
+                                 doc="linear lr warm-up: the v_max of eq. (5) for the learning rate (None: lr, "
+                                     "reached at the end); 2 lr reaches lr half-way")
     lr_milestones: tuple[float, ...] = param((), each=dict(gt=0.0, lt=1.0), doc="step decay, fractions of a period")
     lr_gamma: float = param(0.1, gt=0.0)
     periodic: tuple[float, ...] = param((), each=dict(gt=0.0), doc="PAS: epochs where lr and ε restart")
@@ -107,7 +111,8 @@ class TrainSpec(Spec):
     @property
     def lr_spec(self) -> ScheduleSpec:
         return ScheduleSpec(kind=self.lr_schedule, value=self.lr, epochs=self.epochs, resets=self.periodic,
-                            milestones=self.lr_milestones, gamma=self.lr_gamma, update=self.update)
+                            milestones=self.lr_milestones, gamma=self.lr_gamma, update=self.update,
+                            v_max=self.lr_max if self.lr_schedule == "linear" else None)
 
 
 def build_model(spec: TrainSpec, device="cpu") -> nn.Module:

@@ -99,6 +99,7 @@ def table1_ensemble(means: Mapping[tuple[bool, str], Mapping[str, float]], attac
                   "1.45x the best); fails with constant and cosine swapped. 'Broader range' as a count of good lrs, "
                   "not a spread: a constant run that stalls at every lr has no spread and no good lr")
 def fig5(errors: Mapping[str, Mapping[float, float]], health: Mapping[str, Health] | None = None) -> Outcome:
+    errors = {s: errors[s] for s in ("constant", "cosine", "linear")}       # App C.2.3's row is its own rule
     lrs = sorted(errors["constant"])
     best = min(v for by_lr in errors.values() for v in by_lr.values())
     good = {s: sum(v <= GOOD_FACTOR * best for v in by_lr.values()) for s, by_lr in errors.items()}
@@ -110,6 +111,32 @@ def fig5(errors: Mapping[str, Mapping[float, float]], health: Mapping[str, Healt
     if premise:
         premise, why = every(health, "trained")
     return Outcome(ok, text, premise, why)
+
+
+@rule("c23_lr_warmup",
+      claim="App C.2.3: a warm-up of the learning rate (constant eps) does not give the eps warm-ups' benefit",
+      source=f"{LIU}, Sec 5 (App C.2.3)",
+      sentence="Note that, as shown in Appendix C.2.3, warmup of the learning rate does not yield similar benefits.",
+      test=f"the lr warm-up is good (robust error <= {GOOD_FACTOR:g} x the best of the figure) at fewer learning "
+           "rates than each eps warm-up (the benefit of Fig 5 is the broader range of good learning rates)",
+      regime=f"the eps warm-up runs {TRAINED}, at two learning rates at least (the lr warm-up run may stall: that "
+             "is the finding)",
+      calibration="no published numbers for App C.2.3; on the slides' Fig 5 table with the lr warm-up's row equal "
+                  "to constant eps's (8.58 / 88.65 / 88.65): holds (good at 1 lr against 3 and 3); with it equal to "
+                  "the cosine warm-up's: fails")
+def c23_lr_warmup(errors: Mapping[str, Mapping[float, float]], health: Mapping[str, Health] | None = None,
+                  row: str = "lr warm-up") -> Outcome:
+    if row not in errors:
+        return Outcome(False, "no learning-rate warm-up runs", False, "the notebook trained none (lr_warmup: 0)")
+    lrs = sorted(errors["constant"])
+    best = min(v for by_lr in errors.values() for v in by_lr.values())
+    good = {s: sum(v <= GOOD_FACTOR * best for v in by_lr.values()) for s, by_lr in errors.items()}
+    text = "robust error (%) by lr " + "; ".join(
+        f"{s} {fmt_list([errors[s][lr] for lr in lrs])} (good at {good[s]})" for s in (row, "cosine", "linear"))
+    premise, why = len(lrs) >= 2, "" if len(lrs) >= 2 else f"lrs {lrs}"
+    if premise:
+        premise, why = every(health, "trained")
+    return Outcome(good[row] < min(good["cosine"], good["linear"]), text, premise, why)
 
 
 @rule("grid_worst", kind="check",

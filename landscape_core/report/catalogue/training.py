@@ -159,3 +159,31 @@ def fig3_raw(eps: Sequence[float], top: Sequence[Sequence[float]], health: Mappi
       "normalised eigenvalues in the same order")
 def hessian_scale(scales: Sequence[float]) -> Outcome:
     return Outcome(max(scales) < 2 * min(scales), f"mean random-parameter adversarial loss {fmt_list(scales)}")
+
+
+FIG11_FACTOR = 10.0     # "similar magnitude": within one order of magnitude
+
+
+@rule("fig11",
+      claim="Fig 11: the training loss L_eps has a similar magnitude for different eps throughout training",
+      source=f"{LIU}, Sec 4.2, Fig 11 (App C.2.2)",
+      sentence="we show the learning curve of L_eps(theta) on the training set during training in Figure 11 of "
+               "Appendix C.2.2. It clearly show similar magnitude of L_eps(theta) for different values of eps.",
+      test=f"at every epoch, the largest epoch-mean training loss over the budgets eps > 0 < {FIG11_FACTOR:g} x the "
+           "smallest (the same order of magnitude)",
+      regime=f"the models of the budgets eps > 0 {TRAINED}, at least two (a model on the plateau sits at chance's "
+             "loss: its magnitude says nothing of the minima the normalisation is for)",
+      calibration="no published numbers (a figure); 'similar magnitude' read as within a factor "
+                  f"{FIG11_FACTOR:g}; eps = 0 left out: plain training drives L_0 towards 0 on a training set the "
+                  "model fits, and the sentence backs the normalisation of the adversarial budgets' eigenvalues. "
+                  "A curve 20x lower than the others fails (tests/test_catalogue.py)")
+def fig11(curves: Mapping[float, Sequence[float]], health: Mapping[float, Health]) -> Outcome:
+    adv = {e: c for e, c in curves.items() if e > 0}
+    ok_eps, why = in_regime({e: health[e] for e in adv}, "trained")
+    kept = [adv[e] for e in ok_eps]
+    n = min((len(c) for c in kept), default=0)
+    ratios = [max(c[i] for c in kept) / max(min(c[i] for c in kept), 1e-12) for i in range(n)]
+    worst = max(ratios, default=float("nan"))
+    text = (f"epoch-mean training loss at the last epoch {fmt_list([c[-1] for c in kept])} (eps "
+            f"{fmt_list(ok_eps, 2)}); largest ratio over the epochs {fmt(worst)}")
+    return Outcome(bool(ratios) and worst < FIG11_FACTOR, text, len(kept) >= 2, why or "fewer than two budgets eps > 0")
