@@ -9,8 +9,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 # A run with SET overrides writes into its own folder, named after them (the runner names it alike);
-# overrides of the device or of progress bars alone do not make a variant.
-VARIANT_SET := $(strip $(filter-out device=% progress=%,$(SET)))
+# overrides of only the device, progress bars or interactive views (NotebookParams.NOT_RESULTS) make no variant.
+VARIANT_SET := $(strip $(filter-out device=% progress=% interactive=% variant=%,$(SET)))
 VARIANT := $(shell printf '%s' '$(VARIANT_SET)' | tr -c 'A-Za-z0-9.=-' '_' | cut -c1-60)
 OUT := outputs/$(PROFILE)$(if $(VARIANT),/variants/$(VARIANT))
 SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))

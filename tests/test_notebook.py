@@ -273,9 +273,13 @@ def test_a_killed_runs_scratch_file_is_removed_by_the_next_run(tmp_path):
 
 def test_variant_names_follow_the_overrides_as_make_does():
     assert nbk.variant_name(["device=cuda", "progress=true"]) == ""
+    assert nbk.variant_name(["interactive=true"]) == ""                  # the one list: NotebookParams.NOT_RESULTS
+    from landscape_core.report.notebook import NOT_PROVENANCE
+    assert {n.split("=")[0] for n in ("device=x", "progress=x", "interactive=x")} <= set(NOT_PROVENANCE)
     assert nbk.variant_name(["seed=1", "eps_list=[0.1,0.2]"]) == "seed=1_eps_list=_0.1_0.2_"
     make = subprocess.run(["make", "-n", "-C", str(ROOT), "reproduce", "PROFILE=smoke",
-                           "SET=device=cpu seed=1 eps_list=[0.1,0.2]"], capture_output=True, text=True, timeout=60)
+                           "SET=device=cpu interactive=true seed=1 eps_list=[0.1,0.2]"], capture_output=True, text=True,
+                          timeout=60)
     assert "--variant seed=1_eps_list=_0.1_0.2_" in make.stdout, make.stdout + make.stderr
 
 

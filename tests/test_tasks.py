@@ -110,3 +110,17 @@ def test_epoch_means_are_fig11s_curves():
     assert np.allclose(epoch_means([1, 3, 2, 4, 6], 2), [2.0, 3.0, 6.0])
     with pytest.raises(ValueError):
         epoch_means([1.0], 0)
+
+
+def test_the_report_shows_each_task_run_apart(project, tmp_path):
+    from landscape_core.report.html import build
+    root = outputs_root("smoke")
+    claim = {"claim": "Fig 3: x", "verdict": "fails", "holds": False, "kind": "paper", "measured": "m", "reason": ""}
+    old = {"claim": "Fig 3: x", "holds": False, "measured": "m"}          # a file from before three verdicts
+    for task, c in (("", claim), ("fashion", old)):
+        part = outputs_root("smoke", task=task)
+        (part / "claims").mkdir(parents=True)
+        (part / "claims" / "03_hessian.json").write_text(json.dumps({"notebook": "03_hessian", "claims": [c]}))
+    index = build(root, root / "runs", "t").read_text()
+    assert "03_hessian [fashion]: " in index and "claims-03_hessian-fashion" in index
+    assert "2 paper claims: 0 hold, 2 fail" in index

@@ -104,8 +104,10 @@ def runs(args) -> int:
         E = jobs.ExecutorSpec(executor=args.executor, jobs=args.jobs, partition=args.partition, gpus=args.gpus,
                               cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time_min, device=args.device,
                               threads=args.threads)
-        params = {n: spec_class(n).from_params(load_params(n, args.profile, parse_overrides(args.set, n)))
-                  for n in names}
+        from ..report.claims import part_label       # 03, 04, 06 also on each task of 02 (06: its second seeds)
+        params = {part_label(n, t): spec_class(n).from_params(load_params(n, args.profile, parse_overrides(args.set, n),
+                                                                          task=t))
+                  for n in names for t in ["", *task_names(n, args.profile)]}
     except (ParameterError, ParamsError) as err:
         print(f"error: {err}", file=sys.stderr)         # rejected: nothing submitted, nothing written
         return 2

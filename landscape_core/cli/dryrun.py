@@ -91,7 +91,7 @@ def _downloads_off(node: Any) -> None:
 def dry_params(profile: str, source: Path | None = None) -> dict[str, dict]:
     """Every notebook's parameters of ``profile`` (from ``source``/params) with the dry run's size
     overrides applied and downloads off: ``{notebook: params}`` (raw, not yet validated)."""
-    from .runner import read_yaml
+    from .params import read_yaml
     source = source or repo_root()
     folder = source / "params" / profile
     sizes_path = folder / SIZES_FILE

@@ -12,7 +12,8 @@
 the executed notebook to ``outputs/<profile>/<name>.ipynb`` only on success (a failed one goes to
 ``outputs/<profile>/failed/`` for inspection).  Notebooks that analyse notebook 02's models
 (``studies.UsesZoo``) receive them as their ``zoo`` parameter, resolved here from 02's params file of
-the same profile.  ``reference`` re-executes a notebook on its defaults and writes the committed
+the same profile; 03, 04 and 06 (``studies.ZooStudyParams``) run once more per task of 02, on that task's
+zoo, into ``outputs/<profile>/tasks/<task>/`` (:mod:`.params`).  ``reference`` re-executes a notebook on its defaults and writes the committed
 ``notebooks/<name>.ipynb`` (the nbval reference) with volatile metadata stripped.
 """
 from __future__ import annotations
@@ -24,17 +25,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
-import yaml
 
 from ..core.io import PROFILES, atomic_path, output_parts, outputs_dir, outputs_root, repo_root
 from .watch import ProgressWatcher
-from ..core.spec import ParameterError, Spec
+from ..core.spec import ParameterError
 from ..report.claims import summarise
 from ..report.notebook import INTERACTIVE_ENV
-from ..studies import NOTEBOOKS
-from .params import ParamsError, load_params, parse_overrides, read_yaml, spec_class, task_names
+from ..studies import NOTEBOOKS, NotebookParams
+from .params import ParamsError, load_params, parse_overrides, read_yaml, spec_class, task_names  # noqa: F401 (re-exported)
 
 STRIP_KEYS = ("metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets "
               "metadata.language_info cell.metadata.collapsed")
@@ -117,13 +117,13 @@ def strip(path: Path) -> None:
         nbformat.write(nb, tmp)
 
 
-NOT_VARIANT = r"(device|progress)=.*"     # overrides that do not change what a study computes
+NOT_VARIANT = rf"({'|'.join(NotebookParams.NOT_RESULTS)})=.*"     # overrides that do not change what a study computes
 
 
 def variant_name(items: Sequence[str] | None) -> str:
     """The folder of a run with overrides, named after them (``make`` computes the same name from
     ``SET``): ``["eps_list=[0.1, 0.2]", "seed=1"]`` -> ``"eps_list=_0.1__0.2__seed=1"``.  Overrides of
-    the device or of progress bars alone make no variant."""
+    :attr:`NotebookParams.NOT_RESULTS` alone (device, progress bars, interactive views) make no variant."""
     kept = [i for i in items or () if not re.fullmatch(NOT_VARIANT, i)]
     return re.sub(r"[^A-Za-z0-9.=-]", "_", " ".join(kept))[:60]
 
@@ -351,7 +351,7 @@ def main(argv=None) -> int:
     p.add_argument("--notebooks", nargs="+", help="only these notebooks (default: all, in order)")
     p.set_defaults(func=commands.dry_run)
     sub.add_parser("git-filter", help="configure the nbstripout git filter for the reference notebooks"
-                   ).set_defaults(func=lambda args: 0 if install_git_filter() else 0)
+                   ).set_defaults(func=lambda args: (install_git_filter(), 0)[1])     # no git tree: nothing to do
     sub.add_parser("stale", help="list reference notebooks out of date with their .py").set_defaults(func=_cmd_stale)
     sub.add_parser("lab", help="JupyterLab on the study (make lab): .py files open as paired notebooks; "
                    "further arguments go to jupyter lab")

@@ -55,7 +55,7 @@ def count_kinds(claims: Sequence[dict | Claim]) -> str:
         return c.get(k, default) if isinstance(c, dict) else getattr(c, k)
     parts = []
     for kind, name in (("paper", "paper claims"), ("check", "evaluation checks")):
-        vs = [_verdict(c) if isinstance(c, dict) else c.verdict for c in claims if (get(c, "kind") or "paper") == kind]
+        vs = [stored_verdict(c) if isinstance(c, dict) else c.verdict for c in claims if (get(c, "kind") or "paper") == kind]
         if vs:
             parts.append(f"{len(vs)} {name}: {count(vs)}")
     return "; ".join(parts) or "no claims"
@@ -158,7 +158,7 @@ def summarise(directory: Path, profile: str = "", expected: dict[str, str] | Non
         for path in sorted((Path(directory) if not task else root / "claims").glob("*.json")):
             data = json.loads(path.read_text())
             label = part_label(data["notebook"], task)
-            vs = [_verdict(c) for c in data["claims"]]
+            vs = [stored_verdict(c) for c in data["claims"]]
             everything += data["claims"]
             note = ""
             if expected is not None and label in expected:
@@ -186,6 +186,6 @@ def summarise(directory: Path, profile: str = "", expected: dict[str, str] | Non
     return "\n".join(lines)
 
 
-def _verdict(claim: dict) -> str:
+def stored_verdict(claim: dict) -> str:
     """A stored claim's verdict (files written before verdicts had three values hold a boolean)."""
     return claim.get("verdict") or ("holds" if claim["holds"] else "fails")

@@ -17,7 +17,7 @@ from typing import Iterable, Mapping, Sequence
 
 from ..core.io import atomic_write_text, output_parts
 from .catalogue import table as catalogue_table
-from .claims import count_kinds, part_label, provenance_note
+from .claims import count_kinds, part_label, provenance_note, stored_verdict
 from .paper import PAPER_TABLE1, PAPER_TASKS, paper_format
 from .tables import format_table, read_table
 from ..analysis.robustness import TABLE1_COLUMNS
@@ -166,7 +166,8 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
                 kind = c.get("kind") or "paper"
                 source = (f"<details><summary>{_esc(c['source'])}</summary><q>{_esc(c.get('sentence', ''))}</q>"
                           f"</details>") if c.get("source") else ""
-                rows.append(f"<tr class=\"{c['verdict']}\"><td>{i}</td><td class=\"l v\">{_esc(c['verdict'])}</td>"
+                v = stored_verdict(c)          # files written before verdicts had three values hold a boolean
+                rows.append(f"<tr class=\"{v}\"><td>{i}</td><td class=\"l v\">{_esc(v)}</td>"
                             f"<td class=l>{'paper' if kind == 'paper' else 'check (ours)'}</td>"
                             f"<td class=l>{_esc(c['claim'])}{link}{source}</td><td class=l>{_esc(c['measured'])}</td>"
                             f"<td class=l>{_esc(c.get('rule', ''))}</td><td class=l>{_esc(c.get('regime', ''))}"

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from ..core.io import outputs_dir, outputs_root, save_json
 from ..core.machine import numerics
 from ..core.spec import Spec
-from ..studies import NOTEBOOKS
+from ..studies import NOTEBOOKS, NotebookParams
 from .plots import style
 
 __all__ = ["Outputs", "start", "interact_or_draw", "provenance"]
@@ -28,7 +28,7 @@ __all__ = ["Outputs", "start", "interact_or_draw", "provenance"]
 INTERACTIVE_ENV = "LANDSCAPE_INTERACTIVE"
 
 # parameters that change how a run looks or where it writes, not what it computes
-NOT_PROVENANCE = ("progress", "interactive", "variant", "device")
+NOT_PROVENANCE = NotebookParams.NOT_RESULTS
 
 
 def provenance(spec: Spec, notebook: str) -> dict:

@@ -44,6 +44,10 @@ def at_most(name: str, value: int, limit: int, what: str, where: str) -> None:
 class NotebookParams(Spec):
     """Parameters every notebook has."""
 
+    # parameters that change how a run looks, where it runs or where it writes, not what it computes: left out of
+    # a notebook's provenance digest, and an override of only these makes no variant folder
+    NOT_RESULTS: ClassVar[tuple[str, ...]] = ("device", "progress", "interactive", "variant")
+
     profile: str = param("smoke", choices=PROFILES, doc="where outputs go: outputs/<profile>/")
     seed: int = param(0, ge=0, doc="master seed of every random draw")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), doc="torch device; auto = cuda if present")

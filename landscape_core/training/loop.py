@@ -101,7 +101,8 @@ class TrainSpec(Spec):
         """A short human name: ``lenet-8 eps 0.3 (constant, lr 0.0001, seed 0)``."""
         what = f"TRADES beta {self.beta:g}, " if self.objective == "trades" else ""
         return (f"{self.model.arch}-{self.model.width} eps {self.attack.eps:g} ({what}{self.eps_schedule}"
-                f"{', periodic' if self.periodic else ''}, lr {self.lr:g}, seed {self.seed}, {self.precision})")
+                f"{', periodic' if self.periodic else ''}, lr {self.lr:g}{' warmed up' if self.lr_schedule == 'linear' else ''}, "
+                f"seed {self.seed}, {self.precision})")
 
     @property
     def eps_spec(self) -> ScheduleSpec:
