@@ -84,6 +84,13 @@ def table1_ensemble(means: Mapping[tuple[bool, str], Mapping[str, float]], attac
                    premise and bool(parts), why or ("" if parts else "no task has both lr schemes"))
 
 
+def _good_lrs(errors: Mapping[str, Mapping[float, float]]) -> tuple[list[float], dict[str, int]]:
+    """Fig 5's learning rates, and at how many of them each row is good (<= GOOD_FACTOR x the best of all rows)."""
+    best = min(v for by_lr in errors.values() for v in by_lr.values())
+    return sorted(errors["constant"]), {s: sum(v <= GOOD_FACTOR * best for v in by_lr.values())
+                                        for s, by_lr in errors.items()}
+
+
 @rule("fig5",
       claim="Fig 5: warm-up beats constant eps at every learning rate and keeps good performance over a broader "
             "range of them",
@@ -100,9 +107,7 @@ def table1_ensemble(means: Mapping[tuple[bool, str], Mapping[str, float]], attac
                   "not a spread: a constant run that stalls at every lr has no spread and no good lr")
 def fig5(errors: Mapping[str, Mapping[float, float]], health: Mapping[str, Health] | None = None) -> Outcome:
     errors = {s: errors[s] for s in ("constant", "cosine", "linear")}       # App C.2.3's row is its own rule
-    lrs = sorted(errors["constant"])
-    best = min(v for by_lr in errors.values() for v in by_lr.values())
-    good = {s: sum(v <= GOOD_FACTOR * best for v in by_lr.values()) for s, by_lr in errors.items()}
+    lrs, good = _good_lrs(errors)
     ok = (all(errors[w][lr] < errors["constant"][lr] for w in ("cosine", "linear") for lr in lrs)
           and min(good["cosine"], good["linear"]) > good["constant"])
     text = "robust error (%) by lr " + "; ".join(
@@ -128,9 +133,7 @@ def c23_lr_warmup(errors: Mapping[str, Mapping[float, float]], health: Mapping[s
                   row: str = "lr warm-up") -> Outcome:
     if row not in errors:
         return Outcome(False, "no learning-rate warm-up runs", False, "the notebook trained none (lr_warmup: 0)")
-    lrs = sorted(errors["constant"])
-    best = min(v for by_lr in errors.values() for v in by_lr.values())
-    good = {s: sum(v <= GOOD_FACTOR * best for v in by_lr.values()) for s, by_lr in errors.items()}
+    lrs, good = _good_lrs(errors)
     text = "robust error (%) by lr " + "; ".join(
         f"{s} {fmt_list([errors[s][lr] for lr in lrs])} (good at {good[s]})" for s in (row, "cosine", "linear"))
     premise, why = len(lrs) >= 2, "" if len(lrs) >= 2 else f"lrs {lrs}"
