@@ -65,16 +65,30 @@ def diagnose(args) -> int:
     from ..report.diagnosis import diagnose as diagnose_model
     from ..studies.diagnose import DiagnoseParams, load_model, run_model
     from ..studies.base import NotebookParams
+    from ..data import dataset_info
     try:
         device = NotebookParams(device=args.device).torch_device()
-        if (args.run is None) == (args.state_dict is None):
-            raise ParameterError("--run / --state-dict", None, "give exactly one: a run-store digest or a state_dict file")
+        given = [a for a in ("run", "state_dict", "model") if getattr(args, a, None) is not None]
+        if len(given) != 1:
+            raise ParameterError("--run / --state-dict / --model", given or None,
+                                 "give exactly one: a run-store digest, a state_dict of our architectures, or a factory")
         overrides = parse_overrides(args.set)
+        if getattr(args, "model", None) is None and (args.weights or args.normalize):
+            raise ParameterError("--weights / --normalize", args.weights or args.normalize, "go with --model")
         if args.run is not None:
             store = outputs_dir(args.profile, "runs", create=False)
             model, spec = run_model(store, args.run, device)
             base = {"dataset": spec.data.name, "eps": spec.attack.eps if spec.attack.eps > 0 else 0.1}
             name = f"run-{args.run}"
+        elif args.model is not None:
+            from ..studies.user_models import factory_model, load_weights, parse_normalization, with_normalization
+            dataset = DiagnoseParams.from_params(overrides, where="diagnose").dataset     # bad --set first
+            model = factory_model(args.model)
+            if args.weights:
+                load_weights(model, args.weights)
+            if args.normalize:
+                model = with_normalization(model, *parse_normalization(args.normalize, dataset_info(dataset).in_shape[0]))
+            base, name = {}, args.model.replace(":", ".")
         else:
             if args.arch is None or args.width is None:
                 raise ParameterError("--arch / --width", (args.arch, args.width), "are needed with --state-dict")
@@ -85,7 +99,11 @@ def diagnose(args) -> int:
         print(f"error: {err}", file=sys.stderr)      # rejected before any compute: nothing written
         return 2
     out = Path(args.out) if args.out else repo_root() / "outputs" / "diagnose" / name
-    d, page = diagnose_model(model, P, out, title=f"diagnosis of {name}", device=device)
+    try:
+        d, page = diagnose_model(model, P, out, title=f"diagnosis of {name}", device=device)
+    except ParameterError as err:          # the model failed its check on one clean batch: nothing written
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     for c in d.checks():
         print(f"[{c['verdict']}] {c['claim']}: {c['measured']}")
     print(f"wrote {page}")

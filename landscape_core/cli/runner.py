@@ -319,6 +319,11 @@ def main(argv=None) -> int:
     p = sub.add_parser("diagnose", help="the study's diagnostics on one model, as an HTML page")
     p.add_argument("--run", help="a run of outputs/<profile>/runs by (part of) its digest")
     p.add_argument("--profile", default="quick", choices=PROFILES, help="the run store of --run")
+    p.add_argument("--model", help="package.module:factory, a callable returning your model (importable here)")
+    p.add_argument("--weights", help="... with this weights file (weights_only=True; state_dict / model keys, "
+                   "module. prefixes handled)")
+    p.add_argument("--normalize", help="... behind (x - mean) / std: a data set's statistics (cifar10) or MEAN,STD "
+                   "(per channel: m1/m2/m3,s1/s2/s3); attacks then work on inputs in [0, 1]")
     p.add_argument("--state-dict", help="a state_dict file (read with weights_only=True) ...")
     p.add_argument("--arch", help="... of this architecture (lenet, vgg16, resnet18)")
     p.add_argument("--width", type=int, help="... and width")

@@ -39,6 +39,7 @@ from ..core.spec import ParameterError, Spec, param
 from ..data import DATASETS, DatasetSpec, Split, dataset_info, load_data
 from ..models.networks import IMAGE_ARCHS, build_model
 from ..training import Run, TrainSpec, load_result
+from .user_models import ModelCheck, check_model
 
 __all__ = ["DiagnoseParams", "Diagnosis", "diagnose_model", "load_model", "run_model"]
 
@@ -100,6 +101,7 @@ class Diagnosis:
     layers: dict[str, float]
     similarity: dict[str, SimilarityResult]  # "Eigenvector" / "Random"
     lipschitz: float
+    model_check: ModelCheck | None = None    # one clean batch, before any attack (user_models.check_model)
 
     @property
     def normalised(self) -> np.ndarray:
@@ -109,6 +111,11 @@ class Diagnosis:
         """The study's rules that apply to one model: no masking flag; APGD-CE at least as strong as
         PGD100; Square not above the white box; the eigenvector moves perturbations more than random."""
         s, out = self.suite, []
+        if self.model_check is not None:
+            c = self.model_check
+            out.append({"claim": "the model is deterministic (a randomised one needs EOT: these attacks have none)",
+                        "verdict": "fails" if c.randomised else "holds",
+                        "measured": f"largest logit change between two passes over one batch {c.logit_change:.3g}"})
         out.append({"claim": "no gradient-masking flag", "verdict": "fails" if self.masking.flagged else "holds",
                     "measured": "; ".join(self.masking.flags.values()) or "none raised"})
         if "APGD100-CE" in s and "PGD100" in s:
@@ -155,6 +162,7 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
     if P.n_test > len(test.y):
         raise ParameterError("n_test", P.n_test, f"must be <= {len(test.y)}, the test set of {P.dataset}")
     x, y = test.x[: P.n_test].to(device), test.y[: P.n_test].to(device)
+    check = check_model(model, x[:100], dataset_info(P.dataset).num_classes)      # before any attack
     ev = EvalSpec(batch_size=100, pgd100_steps=P.pgd100_steps, apgd_steps=P.apgd_steps, apgd_restarts=P.apgd_restarts,
                   square_queries=P.square_queries, seed=P.seed)
     suite = evaluate(model, x, y, ev.suite(P.dataset, P.eps, P.train_attack), seed=P.seed).row()
@@ -180,7 +188,8 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
                   for d, v in directions.items()}
     lip = float(local_lipschitz(model, x, P.eps, steps=P.lipschitz_steps, step_size=P.eps / 4,
                                 generator=torch.Generator().manual_seed(P.seed)).mean())
-    return Diagnosis(P, suite, ev.labels(), grid, masking, top.values, scale, trace, density, layers, similarity, lip)
+    return Diagnosis(P, suite, ev.labels(), grid, masking, top.values, scale, trace, density, layers, similarity, lip,
+                     check)
 
 
 def load_model(arch: str, width: int, state_dict: str | Path, dataset: str = "mnist5k") -> nn.Module:

@@ -1,0 +1,120 @@
+"""Issue 27 (part): any model from the command line - a factory, its weights, its normalisation - checked on
+one clean batch before any attack; bad input stops with a clear error and writes nothing."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from landscape_core.cli.runner import main
+from landscape_core.core.spec import ParameterError
+from landscape_core.studies.user_models import (check_model, factory_model, load_weights, parse_normalization,
+                                                with_normalization)
+
+FACTORIES = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):                      # a small WideResNet-style stem, its own normalisation outside
+        def __init__(self, classes=10, softmax=False, noise=0.0):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.fc = nn.Linear(4 * 28 * 28, classes)
+            self.softmax, self.noise = softmax, noise
+        def forward(self, x):
+            z = self.fc(torch.relu(self.conv(x)).flatten(1))
+            z = z + self.noise * torch.randn_like(z)
+            return z.softmax(1) if self.softmax else z
+
+    def net(): torch.manual_seed(0); return Net()
+    def probabilities(): return Net(softmax=True)
+    def three_classes(): return Net(classes=3)
+    def randomised(): return Net(noise=1.0)
+    def broken(): raise RuntimeError("no such checkpoint")
+    def not_a_module(): return 3
+''')
+
+
+@pytest.fixture
+def factories(tmp_path, monkeypatch):
+    (tmp_path / "user_nets.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def _x(n=8):
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+def test_a_factory_its_weights_with_dataparallel_prefixes_and_its_normalisation(factories):
+    model = factory_model("user_nets:net")
+    trained = factory_model("user_nets:net")
+    with torch.no_grad():
+        trained.fc.bias.fill_(0.5)
+    path = factories / "w.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in trained.state_dict().items()}}, path)
+    load_weights(model, path)
+    assert torch.equal(model.fc.bias, trained.fc.bias)
+    mean, std = parse_normalization("0.1307,0.3081", 1)
+    wrapped = with_normalization(model, mean, std)
+    x = _x()
+    assert torch.allclose(wrapped(x), model((x - 0.1307) / 0.3081))
+    assert parse_normalization("cifar10", 3)[0] == pytest.approx([0.4914, 0.4822, 0.4465], abs=1e-3)
+    assert parse_normalization("0.5/0.4/0.3,0.2/0.2/0.2", 3) == ([0.5, 0.4, 0.3], [0.2, 0.2, 0.2])
+    check = check_model(wrapped, x, 10)
+    assert check.num_classes == 10 and not check.randomised
+
+
+@pytest.mark.parametrize("target, fragment", [
+    ("user_nets:broken", "the factory raised RuntimeError: no such checkpoint"),
+    ("user_nets:not_a_module", "not a torch.nn.Module"),
+    ("user_nets:nope", "cannot be imported"),
+    ("user_nets", "package.module:factory"),
+])
+def test_a_factory_that_fails_is_named(factories, target, fragment):
+    with pytest.raises(ParameterError, match=fragment):
+        factory_model(target)
+
+
+def test_weights_that_do_not_fit_are_named(factories):
+    path = factories / "other.pt"
+    torch.save(nn.Linear(3, 3).state_dict(), path)
+    with pytest.raises(ParameterError, match="other.pt.*does not fit"):
+        load_weights(factory_model("user_nets:net"), path)
+
+
+@pytest.mark.parametrize("target, fragment", [
+    ("user_nets:probabilities", "drop the final softmax"),
+    ("user_nets:three_classes", r"\[8, 10\]"),
+])
+def test_outputs_that_are_not_the_data_sets_logits_are_refused(factories, target, fragment):
+    with pytest.raises(ParameterError, match=fragment):
+        check_model(factory_model(target), _x(), 10)
+
+
+def test_nan_logits_and_inputs_outside_the_box_are_refused(factories):
+    model = factory_model("user_nets:net")
+    with torch.no_grad():
+        model.fc.bias.fill_(float("nan"))
+    with pytest.raises(ParameterError, match="finite"):
+        check_model(model, _x(), 10)
+    with pytest.raises(ParameterError, match=r"\[0, 1\]"):
+        check_model(factory_model("user_nets:net"), _x() * 255, 10)
+
+
+def test_a_randomised_model_is_flagged(factories):
+    check = check_model(factory_model("user_nets:randomised"), _x(), 10)
+    assert check.randomised and check.logit_change > 0.1
+
+
+def test_a_bad_model_from_the_command_line_writes_nothing(factories, capsys):
+    out = factories / "page"
+    assert main(["diagnose", "--model", "user_nets:broken", "--out", str(out)]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err and not out.exists()
+    assert main(["diagnose", "--model", "user_nets:probabilities", "--out", str(out),
+                 "--set", "n_test=10", "--set", "masking.n_examples=10"]) == 2
+    assert "softmax" in capsys.readouterr().err and not out.exists()
+    assert main(["diagnose", "--weights", "w.pt", "--run", "x", "--out", str(out)]) == 2
+    assert "go with --model" in capsys.readouterr().err and not out.exists()
