@@ -5,6 +5,7 @@ from pathlib import Path
 import matplotlib
 import matplotlib.pyplot as plt
 import nbformat
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -108,6 +109,8 @@ def test_diagnose_a_small_model_writes_its_page(tmp_path):
     assert text.count("data:image/png;base64,") == 2
     assert "gradient-masking check" in text and "top Hessian eigenvalues" in text and "local Lipschitz" in text
     assert len(d.eigenvalues) == 2 and d.scale > 0 and d.lipschitz > 0
+    assert d.eigen_batches.shape == (3, 2) and np.allclose(d.eigenvalues, d.eigen_batches.mean(axis=0))   # PyHessian #5
+    assert "std over batches" in text and "3 x 30" in text
     assert {c["claim"] for c in d.checks()} >= {"no gradient-masking flag"}
     rc = main(["diagnose", "--state-dict", str(tmp_path / "lenet1.pt"), "--arch", "lenet", "--width", "1",
                "--out", str(tmp_path / "cli")] + [f"--set={k}={json.dumps(v)}" for k, v in small.items()])

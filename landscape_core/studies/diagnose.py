@@ -60,7 +60,9 @@ class DiagnoseParams(Spec):
     square_queries: int = param(1000, ge=1)
     attack_grid: AttackGridSpec = param(AttackGridSpec(l2_eps=(2.0,)), doc="step sizes, restarts, L2")
     masking: MaskingSpec = param(MaskingSpec(n_examples=100), doc="gradient-masking check")
-    hessian_examples: int = param(200, ge=10, doc="fixed training examples of the Hessian")
+    hessian_examples: int = param(200, ge=10, doc="fixed training examples of the Hessian (per batch)")
+    hessian_batches: int = param(3, ge=1, doc="disjoint batches of hessian_examples: the top eigenvalues are their "
+                                              "mean and std over them (small Hessian batches scatter: PyHessian #5)")
     k: int = param(5, ge=1, doc="top eigenvalues")
     n_random: int = param(2, ge=1, doc="random parameter draws of the normalisation")
     trace_samples: int = param(20, ge=2)
@@ -94,7 +96,7 @@ class Diagnosis:
     labels: dict[str, str]
     grid: dict[str, float]                  # each grid column, "grid worst"
     masking: MaskingReport
-    eigenvalues: np.ndarray                 # raw top-k
+    eigenvalues: np.ndarray                 # raw top-k: the mean over the Hessian batches
     scale: float                            # mean adversarial loss at random parameters
     trace: TraceEstimate
     density: SpectralDensity
@@ -102,6 +104,7 @@ class Diagnosis:
     similarity: dict[str, SimilarityResult]  # "Eigenvector" / "Random"
     lipschitz: float
     model_check: ModelCheck | None = None    # one clean batch, before any attack (user_models.check_model)
+    eigen_batches: np.ndarray | None = None  # [batches, k] raw top-k of each disjoint Hessian batch
 
     @property
     def normalised(self) -> np.ndarray:
@@ -137,7 +140,11 @@ class Diagnosis:
         """Rows for a report: the suite, the grid, masking, the Hessian and the similarity."""
         sim = [{"direction": d, **{f"a={a:g}": c for a, c in zip(r.a_values, r.cosine_mean)}}
                for d, r in self.similarity.items()]
-        hess = [{"rank": i + 1, "eigenvalue": v, "normalised": v / self.scale} for i, v in enumerate(self.eigenvalues)]
+        per = self.eigen_batches if self.eigen_batches is not None else self.eigenvalues[None]
+        std = per.std(axis=0, ddof=1) if len(per) > 1 else np.full(len(self.eigenvalues), np.nan)
+        hess = [{"rank": i + 1, "eigenvalue": v, "std over batches": sd, "normalised": v / self.scale,
+                 "batches x examples": f"{len(per)} x {self.params.hessian_examples}"}
+                for i, (v, sd) in enumerate(zip(self.eigenvalues, std))]
         detail = [{"trace": self.trace.trace, "trace stderr": self.trace.stderr,
                    "normalised trace": self.trace.trace / self.scale, "random-parameter loss": self.scale,
                    "density support": f"[{self.density.support[0]:.3g}, {self.density.support[1]:.3g}]",
@@ -171,11 +178,20 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
     grid = {**{k: v for k, v in res.row().items() if k not in ("Clean", "Worst")}, "grid worst": grid_worst(res, linf)}
     masking = masking_check(model, x, y, P.eps, P.masking)
 
-    xh, yh = train.x[: P.hessian_examples].to(device), train.y[: P.hessian_examples].to(device)
+    n = P.hessian_examples
+    if n * P.hessian_batches > len(train.y):
+        raise ParameterError("hessian_batches", P.hessian_batches, f"x hessian_examples ({n}) must be <= "
+                             f"{len(train.y)}, the training set of {P.dataset}")
     attack = make_attack(P.train_attack)
     gen = torch.Generator().manual_seed(P.seed)
-    x_adv = hessian.fixed_adversarial_set(model, xh, yh, attack, generator=gen)
-    top = hessian.top_eigenpairs(model, x_adv, yh, k=P.k, generator=gen)
+    tops = []
+    for b in range(P.hessian_batches):        # disjoint batches: the spread of the top eigenvalues over them
+        xb, yb = train.x[b * n:(b + 1) * n].to(device), train.y[b * n:(b + 1) * n].to(device)
+        g = gen if b == 0 else torch.Generator().manual_seed(P.seed + b)    # batch 0 draws as a single batch would
+        x_adv_b = hessian.fixed_adversarial_set(model, xb, yb, attack, generator=g)
+        tops.append(hessian.top_eigenpairs(model, x_adv_b, yb, k=P.k, generator=g))
+        if b == 0:
+            xh, yh, x_adv, top = xb, yb, x_adv_b, tops[0]     # the first batch: vectors, trace, density, layers
     scale = hessian.random_parameter_loss(model, xh, yh, attack, P.n_random, generator=gen).mean
     spec = HessianSpectrum(model, x_adv, yh, seed=P.seed)
     trace, density, layers = spec.trace(P.trace_samples), spec.density(P.slq_steps, P.slq_runs), spec.layers(P.layer_steps)
@@ -188,8 +204,9 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
                   for d, v in directions.items()}
     lip = float(local_lipschitz(model, x, P.eps, steps=P.lipschitz_steps, step_size=P.eps / 4,
                                 generator=torch.Generator().manual_seed(P.seed)).mean())
-    return Diagnosis(P, suite, ev.labels(), grid, masking, top.values, scale, trace, density, layers, similarity, lip,
-                     check)
+    per_batch = np.stack([t.values for t in tops])
+    return Diagnosis(P, suite, ev.labels(), grid, masking, per_batch.mean(axis=0), scale, trace, density, layers,
+                     similarity, lip, check, per_batch)
 
 
 def load_model(arch: str, width: int, state_dict: str | Path, dataset: str = "mnist5k") -> nn.Module:
