@@ -118,3 +118,45 @@ def test_a_bad_model_from_the_command_line_writes_nothing(factories, capsys):
     assert "softmax" in capsys.readouterr().err and not out.exists()
     assert main(["diagnose", "--weights", "w.pt", "--run", "x", "--out", str(out)]) == 2
     assert "go with --model" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_randomised_model_is_diagnosed_through_eot(factories):
+    """fra31/auto-attack #15, #56: a randomised defence is attacked through the mean probability of its draws."""
+    from landscape_core.report.diagnosis import diagnose
+    from landscape_core.studies.diagnose import DiagnoseParams
+    small = {"eps": 0.1, "n_test": 20, "pgd_steps": 2, "pgd100_steps": 2, "apgd_steps": 2, "square_queries": 5,
+             "attack_grid": {"steps": 2, "restarts": 2, "l2_eps": [1.0], "l2_steps": 2},
+             "masking": {"n_examples": 10, "iterations": [2, 3, 4], "sweep_steps": 2, "square_queries": 5},
+             "hessian_examples": 10, "hessian_batches": 1, "k": 1, "n_random": 1, "trace_samples": 2, "slq_steps": 3,
+             "layer_steps": 2, "cosine_examples": 10, "repeats": 1, "lipschitz_steps": 1, "eot_draws": 4}
+    d, _ = diagnose(factory_model("user_nets:randomised"), DiagnoseParams.from_params(small), factories / "eot")
+    first = d.checks()[0]
+    assert d.eot_draws == 4 and first["verdict"] == "fails" and "EOT over 4 draws" in first["measured"]
+    d, _ = diagnose(factory_model("user_nets:net"), DiagnoseParams.from_params(small), factories / "plain")
+    assert d.eot_draws == 1 and d.checks()[0]["verdict"] == "holds"
+
+
+def test_the_page_sets_the_model_beside_the_studys_models_at_its_budget(factories):
+    """Issue 27, item 4: the store's runs on the same data set and budget are measured beside the model."""
+    from landscape_core.report.diagnosis import diagnose
+    from landscape_core.studies.diagnose import DiagnoseParams
+    from landscape_core.studies.base import TrainingParams
+    from landscape_core.training import get_or_train
+    T = TrainingParams(n_train=100, width=1, epochs=1, pgd_steps=2)
+    store = factories / "runs"
+    for eps in (0.1, 0.2):                                   # only the 0.1 run is at the diagnosed budget
+        get_or_train(T.spec(eps, seed=0), store)
+    small = {"eps": 0.1, "n_test": 20, "pgd_steps": 2, "pgd100_steps": 2, "apgd_steps": 2, "square_queries": 5,
+             "attack_grid": {"steps": 2, "restarts": 2, "l2_eps": [1.0], "l2_steps": 2},
+             "masking": {"n_examples": 10, "iterations": [2, 3, 4], "sweep_steps": 2, "square_queries": 5},
+             "hessian_examples": 10, "hessian_batches": 2, "k": 1, "n_random": 1, "trace_samples": 2, "slq_steps": 3,
+             "layer_steps": 2, "cosine_examples": 10, "repeats": 1, "lipschitz_steps": 1}
+    d, page = diagnose(factory_model("user_nets:net"), DiagnoseParams.from_params(small), factories / "beside",
+                       store=store)
+    assert [r["model"] for r in d.comparison][0] == "this model" and len(d.comparison) == 2
+    assert "eps 0.1" in d.comparison[1]["model"] and d.comparison[1]["top eigenvalue (normalised)"] > 0
+    text = page.read_text()
+    assert "beside the study" in text and text.count("data:image/png;base64,") == 3
+    d, _ = diagnose(factory_model("user_nets:net"), DiagnoseParams.from_params({**small, "compare": 0}),
+                    factories / "alone", store=store)
+    assert d.comparison is None

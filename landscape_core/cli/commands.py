@@ -66,6 +66,7 @@ def diagnose(args) -> int:
     from ..studies.diagnose import DiagnoseParams, load_model, run_model
     from ..studies.base import NotebookParams
     from ..data import dataset_info
+    from ..training.store import run_path
     try:
         device = NotebookParams(device=args.device).torch_device()
         given = [a for a in ("run", "state_dict", "model") if getattr(args, a, None) is not None]
@@ -78,6 +79,7 @@ def diagnose(args) -> int:
         if args.run is not None:
             store = outputs_dir(args.profile, "runs", create=False)
             model, spec = run_model(store, args.run, device)
+            exclude = run_path(spec, store).name          # itself is not one of the models beside it
             base = {"dataset": spec.data.name, "eps": spec.attack.eps if spec.attack.eps > 0 else 0.1}
             name = f"run-{args.run}"
         elif args.model is not None:
@@ -88,19 +90,20 @@ def diagnose(args) -> int:
                 load_weights(model, args.weights)
             if args.normalize:
                 model = with_normalization(model, *parse_normalization(args.normalize, dataset_info(dataset).in_shape[0]))
-            base, name = {}, args.model.replace(":", ".")
+            base, name, exclude = {}, args.model.replace(":", "."), ""
         else:
             if args.arch is None or args.width is None:
                 raise ParameterError("--arch / --width", (args.arch, args.width), "are needed with --state-dict")
             model = load_model(args.arch, args.width, args.state_dict, overrides.get("dataset", "mnist5k"))
-            base, name = {}, Path(args.state_dict).stem
+            base, name, exclude = {}, Path(args.state_dict).stem, ""
         P = DiagnoseParams.from_params({**base, **overrides}, where="diagnose")
     except (ParameterError, ParamsError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)      # rejected before any compute: nothing written
         return 2
     out = Path(args.out) if args.out else repo_root() / "outputs" / "diagnose" / name
     try:
-        d, page = diagnose_model(model, P, out, title=f"diagnosis of {name}", device=device)
+        d, page = diagnose_model(model, P, out, title=f"diagnosis of {name}", device=device,
+                                 store=outputs_dir(args.profile, "runs", create=False), exclude=exclude)
     except ParameterError as err:          # the model failed its check on one clean batch: nothing written
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -318,7 +318,8 @@ def main(argv=None) -> int:
     sub.add_parser("setup", help="the setup table: the sources' settings, each profile's").set_defaults(func=commands.setup)
     p = sub.add_parser("diagnose", help="the study's diagnostics on one model, as an HTML page")
     p.add_argument("--run", help="a run of outputs/<profile>/runs by (part of) its digest")
-    p.add_argument("--profile", default="quick", choices=PROFILES, help="the run store of --run")
+    p.add_argument("--profile", default="quick", choices=PROFILES, help="the run store of --run, and of the "
+                   "study's models measured beside yours (--set compare=0: none)")
     p.add_argument("--model", help="package.module:factory, a callable returning your model (importable here)")
     p.add_argument("--weights", help="... with this weights file (weights_only=True; state_dict / model keys, "
                    "module. prefixes handled)")

@@ -239,6 +239,19 @@ def learning_curves(curves: dict):
     return fig
 
 
+def beside_study(rows: list):
+    """A diagnosed model beside the study's at its budget: PGD error against the normalised top Hessian
+    eigenvalue and against the local Lipschitz constant (one point per model, the diagnosed one in red)."""
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
+    for ax, key in zip(axes, ("top eigenvalue (normalised)", "local Lipschitz")):
+        for i, r in enumerate(rows):
+            ax.scatter(r["PGD"], r[key], color="tab:red" if i == 0 else "tab:blue", zorder=3)
+            ax.annotate(r["model"] if i == 0 else f"study {i}", (r["PGD"], r[key]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.set(xlabel="PGD robust error (%)", ylabel=key)
+    return fig
+
+
 def hessian_spectra(spectra: dict):
     """Fig 3: top-k eigenvalues per ε, normalised (solid) and raw (dashed)."""
     fig, ax = plt.subplots(figsize=(6.8, 3.6), layout="constrained")

@@ -30,7 +30,7 @@ from ..analysis.attack_grid import AttackGridSpec, grid_suite, grid_worst, l2_su
 from ..analysis.landscape import random_direction
 from ..analysis.lipschitz import local_lipschitz
 from ..analysis.masking import MaskingReport, MaskingSpec, masking_check
-from ..analysis.robustness import EvalSpec, evaluate
+from ..analysis.robustness import Ensemble, EvalSpec, evaluate
 from ..analysis.similarity import SimilarityResult, perturbation_similarity
 from ..analysis.spectrum import HessianSpectrum, SpectralDensity, TraceEstimate
 from ..attacks import AttackSpec, make_attack
@@ -74,6 +74,10 @@ class DiagnoseParams(Spec):
     cosine_examples: int = param(100, ge=10)
     repeats: int = param(2, ge=1)
     lipschitz_steps: int = param(10, ge=1)
+    compare: int = param(3, ge=0, doc="models of the study's run store on the same data set and budget (constant eps, "
+                                      "plain adversarial training) measured beside this one (0: none)")
+    eot_draws: int = param(10, ge=1, doc="a randomised model (its logits differ between two passes) is measured "
+                                         "through the mean probability of this many draws (EOT); 1: as it is")
     seed: int = param(0, ge=0)
 
     def validate(self) -> None:
@@ -105,6 +109,8 @@ class Diagnosis:
     lipschitz: float
     model_check: ModelCheck | None = None    # one clean batch, before any attack (user_models.check_model)
     eigen_batches: np.ndarray | None = None  # [batches, k] raw top-k of each disjoint Hessian batch
+    eot_draws: int = 1                       # > 1: a randomised model, measured through EOT over this many draws
+    comparison: list[dict] | None = None     # this model beside the study's at the same budget (compare_row)
 
     @property
     def normalised(self) -> np.ndarray:
@@ -116,9 +122,11 @@ class Diagnosis:
         s, out = self.suite, []
         if self.model_check is not None:
             c = self.model_check
-            out.append({"claim": "the model is deterministic (a randomised one needs EOT: these attacks have none)",
+            eot = (f"; measured through EOT over {self.eot_draws} draws (their mean probability)" if self.eot_draws > 1
+                   else "; measured as it is: its robust errors may overstate its robustness" if c.randomised else "")
+            out.append({"claim": "the model is deterministic (a randomised defence needs EOT)",
                         "verdict": "fails" if c.randomised else "holds",
-                        "measured": f"largest logit change between two passes over one batch {c.logit_change:.3g}"})
+                        "measured": f"largest logit change between two passes over one batch {c.logit_change:.3g}{eot}"})
         out.append({"claim": "no gradient-masking flag", "verdict": "fails" if self.masking.flagged else "holds",
                     "measured": "; ".join(self.masking.flags.values()) or "none raised"})
         if "APGD100-CE" in s and "PGD100" in s:
@@ -152,16 +160,51 @@ class Diagnosis:
         return {"attack suite (%)": [{self.labels.get(k, k): v for k, v in self.suite.items()}],
                 "reviewer 1's grid (%)": [self.grid], "gradient-masking check": [self.masking.row()],
                 "top Hessian eigenvalues": hess, "trace, density, layers, local Lipschitz": detail,
-                "perturbation cosine at theta +- a v": sim}
+                "perturbation cosine at theta +- a v": sim,
+                **({f"beside the study's models at eps {self.params.eps:g} (%; normalised top eigenvalue on the "
+                    "first Hessian batch)": self.comparison} if self.comparison else {})}
 
 
 def _data(P: DiagnoseParams) -> tuple[Split, Split]:
     return load_data(DatasetSpec(name=P.dataset, download=P.download))
 
 
+def study_runs(store: Path, P: DiagnoseParams, exclude: str = "") -> list[Run]:
+    """Up to ``P.compare`` finished runs of the study's store on ``P.dataset`` at budget ``P.eps``: constant eps,
+    cross-entropy adversarial training, no periodic resets (06's curves and other records are skipped; so is
+    the run folder named ``exclude``: the model diagnosed)."""
+    out = []
+    for result in sorted(Path(store).glob("*/result.json")) if store is not None else ():
+        if exclude and result.parent.name == exclude:
+            continue
+        try:
+            spec = TrainSpec.from_params(load_result(result.parent)["spec"])
+        except (ParameterError, OSError, ValueError, KeyError):
+            continue
+        if (spec.data.name == P.dataset and abs(spec.attack.eps - P.eps) < 1e-9 and spec.eps_schedule == "constant"
+                and not spec.periodic and spec.objective == "ce"):
+            out.append(Run(spec, result.parent))
+    return out[:P.compare]
+
+
+def compare_row(label: str, model: nn.Module, x, y, xh, yh, P: DiagnoseParams) -> dict:
+    """What the comparison table shows of one model: clean and PGD error, the normalised top eigenvalue on
+    the first Hessian batch, the local Lipschitz constant (the same measures as :func:`diagnose_model`)."""
+    attack, gen = make_attack(P.train_attack), torch.Generator().manual_seed(P.seed)
+    row = evaluate(model, x, y, {"PGD": P.train_attack}, seed=P.seed).row()
+    x_adv = hessian.fixed_adversarial_set(model, xh, yh, attack, generator=gen)
+    top = float(hessian.top_eigenpairs(model, x_adv, yh, k=1, generator=gen).values[0])
+    scale = hessian.random_parameter_loss(model, xh, yh, attack, P.n_random, generator=gen).mean
+    lip = float(local_lipschitz(model, x, P.eps, steps=P.lipschitz_steps, step_size=P.eps / 4,
+                                generator=torch.Generator().manual_seed(P.seed)).mean())
+    return {"model": label, "clean": row["Clean"], "PGD": row["PGD"], "top eigenvalue (normalised)": top / scale,
+            "local Lipschitz": lip}
+
+
 def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
-                   data: tuple[Split, Split] | None = None) -> Diagnosis:
-    """Run every diagnostic of the study on ``model`` (moved to ``device``, eval mode)."""
+                   data: tuple[Split, Split] | None = None, store: Path | None = None, exclude: str = "") -> Diagnosis:
+    """Run every diagnostic of the study on ``model`` (moved to ``device``, eval mode); with ``store``, measure
+    the study's models at the same budget beside it (:func:`study_runs`)."""
     if not isinstance(model, nn.Module):
         raise ParameterError("model", type(model).__name__, "must be a torch.nn.Module")
     model = model.to(device).eval()
@@ -170,6 +213,9 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
         raise ParameterError("n_test", P.n_test, f"must be <= {len(test.y)}, the test set of {P.dataset}")
     x, y = test.x[: P.n_test].to(device), test.y[: P.n_test].to(device)
     check = check_model(model, x[:100], dataset_info(P.dataset).num_classes)      # before any attack
+    draws = P.eot_draws if check.randomised else 1
+    if draws > 1:        # EOT (Athalye et al. 2018): attacks and measures see the expected prediction over the randomness
+        model = Ensemble([model] * draws)
     ev = EvalSpec(batch_size=100, pgd100_steps=P.pgd100_steps, apgd_steps=P.apgd_steps, apgd_restarts=P.apgd_restarts,
                   square_queries=P.square_queries, seed=P.seed)
     suite = evaluate(model, x, y, ev.suite(P.dataset, P.eps, P.train_attack), seed=P.seed).row()
@@ -205,8 +251,12 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
     lip = float(local_lipschitz(model, x, P.eps, steps=P.lipschitz_steps, step_size=P.eps / 4,
                                 generator=torch.Generator().manual_seed(P.seed)).mean())
     per_batch = np.stack([t.values for t in tops])
+    runs = study_runs(store, P, exclude)
+    xh0, yh0 = train.x[:n].to(device), train.y[:n].to(device)
+    comparison = [compare_row("this model", model, x, y, xh0, yh0, P)] + [
+        compare_row(r.spec.label(), r.model(device=device), x, y, xh0, yh0, P) for r in runs] if runs else None
     return Diagnosis(P, suite, ev.labels(), grid, masking, per_batch.mean(axis=0), scale, trace, density, layers,
-                     similarity, lip, check, per_batch)
+                     similarity, lip, check, per_batch, draws, comparison)
 
 
 def load_model(arch: str, width: int, state_dict: str | Path, dataset: str = "mnist5k") -> nn.Module:
@@ -227,7 +277,8 @@ def load_model(arch: str, width: int, state_dict: str | Path, dataset: str = "mn
 
 
 def run_model(store: Path, digest: str, device="cpu") -> tuple[nn.Module, TrainSpec]:
-    """The final model of the run store's run ``digest`` (a folder name or its digest part) and its spec."""
+    """The final model of the run store's run ``digest`` (a folder name or its digest part) and its spec
+    (whose ``digest()`` names its folder)."""
     store = Path(store)
     matches = sorted(p for p in store.glob(f"*{digest}*") if (p / "result.json").exists())
     if len(matches) != 1:
