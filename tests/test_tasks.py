@@ -88,6 +88,8 @@ def test_a_rejected_task_changes_nothing_on_disk(project, tmp_path, capsys):
     assert "--task" in capsys.readouterr().err and not (tmp_path / "outputs").exists()
     assert main(["run", str(repo_root() / "notebooks" / "05_pas_table1.py"), "--profile", "smoke", "--task", "fashion"]) == 2
     assert "once per task" in capsys.readouterr().err
+    with pytest.raises(ParameterError, match="once per task"):       # 07 uses 02's zoo, but not per task
+        load_params("07_local_lipschitzness", "smoke", task="fashion")
 
 
 def test_outputs_of_a_task_sit_under_tasks_and_the_summary_counts_them(project, tmp_path):

@@ -139,10 +139,11 @@ def load_params(name: str, profile: str, overrides: Mapping[str, Any] | None = N
     source = _zoo_source(profile) if issubclass(cls, UsesZoo) else None
     tasks = {t.name: t for t in source.tasks} if source is not None else {}
     settings = _task_settings(settings, tasks, where) if issubclass(cls, ZooStudyParams) else {}
+    if task and not issubclass(cls, ZooStudyParams):
+        raise ParameterError("--task", task, "is for notebooks that run once per task of 02 (03, 04, 06)", where)
     if task and task not in tasks:
         raise ParameterError("--task", task, f"must name a task of params/{profile}/{UsesZoo.ZOO_FROM}.yaml "
-                             f"({', '.join(tasks) or 'it has none'})" if issubclass(cls, ZooStudyParams) else
-                             "is for notebooks that run once per task of 02 (03, 04, 06)", where)
+                             f"({', '.join(tasks) or 'it has none'})", where)
     params = _merge(raw, settings.get(task, {})) if task else dict(raw)
     params["profile"] = profile
     if task:
