@@ -160,3 +160,20 @@ def test_the_page_sets_the_model_beside_the_studys_models_at_its_budget(factorie
     d, _ = diagnose(factory_model("user_nets:net"), DiagnoseParams.from_params({**small, "compare": 0}),
                     factories / "alone", store=store)
     assert d.comparison is None
+    # the diagnosed model's row is read from its diagnosis; the store's copy of the same weights, measured
+    # by compare_row, must read alike (same measures, same generators)
+    from landscape_core.studies.diagnose import study_runs
+    run = study_runs(store, DiagnoseParams.from_params(small))[0]
+    d, _ = diagnose(run.model(), DiagnoseParams.from_params(small), factories / "itself", store=store)
+    mine, stored = d.comparison[0], d.comparison[1]
+    assert {k: v for k, v in mine.items() if k != "model"} == pytest.approx(
+        {k: v for k, v in stored.items() if k != "model"}, rel=1e-6)
+
+
+def test_too_many_hessian_batches_fail_before_any_attack(factories):
+    from landscape_core.report.diagnosis import diagnose
+    from landscape_core.studies.diagnose import DiagnoseParams
+    with pytest.raises(ParameterError, match="hessian_batches"):
+        diagnose(factory_model("user_nets:net"), DiagnoseParams(hessian_examples=100, hessian_batches=100),
+                 factories / "none")
+    assert not (factories / "none").exists()

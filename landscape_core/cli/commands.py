@@ -9,7 +9,7 @@ from pathlib import Path
 from ..core.io import outputs_dir, outputs_root, repo_root
 from ..core.spec import ParameterError
 from ..studies import NOTEBOOKS
-from .runner import ParamsError, load_params, parse_overrides, spec_class, task_names
+from .params import ParamsError, notebook_runs, parse_overrides
 
 __all__ = ["report", "diagnose", "runs", "dry_run"]
 
@@ -37,9 +37,7 @@ def report(args) -> int:
 def profile_params(profile: str) -> dict:
     """Every notebook's validated parameters on ``profile`` (its params files, as the runner reads them), and
     those of each run of 03, 04 and 06 on a task of 02, as ``"<notebook> [<task>]"``."""
-    from ..report.claims import part_label
-    return {part_label(n, t): spec_class(n).from_params(load_params(n, profile, task=t))
-            for n in NOTEBOOKS for t in ["", *task_names(n, profile)]}
+    return {label: P for n in NOTEBOOKS for label, P in notebook_runs(n, profile).items()}
 
 
 def setup_table() -> list[dict]:
@@ -125,10 +123,8 @@ def runs(args) -> int:
         E = jobs.ExecutorSpec(executor=args.executor, jobs=args.jobs, partition=args.partition, gpus=args.gpus,
                               cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time_min, device=args.device,
                               threads=args.threads)
-        from ..report.claims import part_label       # 03, 04, 06 also on each task of 02 (06: its second seeds)
-        params = {part_label(n, t): spec_class(n).from_params(load_params(n, args.profile, parse_overrides(args.set, n),
-                                                                          task=t))
-                  for n in names for t in ["", *task_names(n, args.profile)]}
+        params = {label: P for n in names      # 03, 04, 06 also on each task of 02 (06: its second seeds)
+                  for label, P in notebook_runs(n, args.profile, parse_overrides(args.set, n)).items()}
     except (ParameterError, ParamsError) as err:
         print(f"error: {err}", file=sys.stderr)         # rejected: nothing submitted, nothing written
         return 2

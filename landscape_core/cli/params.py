@@ -23,7 +23,8 @@ from ..core.io import repo_root
 from ..core.spec import ParameterError, Spec
 from ..studies import NOTEBOOKS, UsesZoo, ZooStudyParams
 
-__all__ = ["spec_class", "ParamsError", "read_yaml", "parse_overrides", "load_params", "task_names", "per_task"]
+__all__ = ["spec_class", "ParamsError", "read_yaml", "parse_overrides", "load_params", "task_names", "per_task",
+           "notebook_runs"]
 
 
 def spec_class(name: str) -> type[Spec]:
@@ -189,3 +190,11 @@ def _task_settings(settings: Any, tasks: Mapping[str, Any], where: str) -> dict[
             if fixed in value:
                 raise ParameterError(f"tasks.{key}.{fixed}", value[fixed], "is set by the runner", where)
     return {k: dict(v) for k, v in settings.items()}
+
+
+def notebook_runs(name: str, profile: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Spec]:
+    """Every run of notebook ``name`` on ``profile`` with its validated parameters, by its label: the
+    notebook itself, and for 03, 04 and 06 each task of 02 (``"03_hessian [cifar10_resnet18]"``)."""
+    from ..report.claims import part_label
+    return {part_label(name, t): spec_class(name).from_params(load_params(name, profile, overrides, task=t))
+            for t in ["", *task_names(name, profile)]}

@@ -34,7 +34,8 @@ from ..core.spec import ParameterError
 from ..report.claims import summarise
 from ..report.notebook import INTERACTIVE_ENV
 from ..studies import NOTEBOOKS, NotebookParams
-from .params import ParamsError, load_params, parse_overrides, read_yaml, spec_class, task_names  # noqa: F401 (re-exported)
+from .params import (ParamsError, load_params, notebook_runs, parse_overrides, read_yaml, spec_class,  # noqa: F401
+                     task_names)  # (read_yaml, spec_class: re-exported for their importers)
 
 STRIP_KEYS = ("metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets "
               "metadata.language_info cell.metadata.collapsed")
@@ -201,14 +202,11 @@ def _cmd_check_params(args) -> int:
 def expected_digests(profile: str) -> dict[str, str]:
     """The parameter digest each notebook's params file of ``profile`` gives now (valid files only), by
     :func:`~landscape_core.report.claims.part_label` (a per-task run: ``03_hessian [task]``)."""
-    from ..report.claims import part_label
     from ..report.notebook import provenance
     out = {}
     for name in NOTEBOOKS:
         try:
-            for task in ["", *task_names(name, profile)]:
-                spec = spec_class(name).from_params(load_params(name, profile, task=task))
-                out[part_label(name, task)] = provenance(spec, name)["digest"]
+            out |= {label: provenance(P, name)["digest"] for label, P in notebook_runs(name, profile).items()}
         except (ParameterError, ParamsError, SystemExit):
             pass
     return out

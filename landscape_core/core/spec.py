@@ -230,6 +230,10 @@ class Spec:
         text = json.dumps({"type": type(self).__name__, **self._digest_dict()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:length]
 
+    def digest_dict(self) -> dict[str, Any]:
+        """The values :meth:`digest` hashes: parameters marked ``added`` left out while at their default."""
+        return self._digest_dict()
+
     def _digest_dict(self) -> dict[str, Any]:
         out = {}
         for f in dataclasses.fields(self):

@@ -153,16 +153,16 @@ def summarise(directory: Path, profile: str = "", expected: dict[str, str] | Non
     (params edited since, a hand-run in JupyterLab, an older run) is flagged, so a mixed folder does not
     pass unseen."""
     lines, everything, foreign = [], [], []
-    parts = {**output_parts(Path(directory).parent), "": Path(directory).parent}
-    for task, root in parts.items():
-        for path in sorted((Path(directory) if not task else root / "claims").glob("*.json")):
+    folders = {"": Path(directory), **{t: part / "claims" for t, part in output_parts(Path(directory).parent).items() if t}}
+    for task, claims_dir in folders.items():
+        for path in sorted(claims_dir.glob("*.json")):
             data = json.loads(path.read_text())
             label = part_label(data["notebook"], task)
             vs = [stored_verdict(c) for c in data["claims"]]
             everything += data["claims"]
             note = ""
             if expected is not None and label in expected:
-                record = root / "params" / f"{data['notebook']}.json"
+                record = claims_dir.parent / "params" / f"{data['notebook']}.json"
                 made = json.loads(record.read_text())["digest"] if record.exists() else None
                 if made != expected[label]:
                     foreign.append(label)

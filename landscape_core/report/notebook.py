@@ -35,7 +35,7 @@ def provenance(spec: Spec, notebook: str) -> dict:
     """What made a notebook's outputs: its parameters and their digest (without :data:`NOT_PROVENANCE`)."""
     params = {k: v for k, v in spec.to_dict().items() if k not in NOT_PROVENANCE}
     # the digest as the run store's: a parameter added since, still at its default, changes nothing
-    kept = {k: v for k, v in spec._digest_dict().items() if k not in NOT_PROVENANCE}
+    kept = {k: v for k, v in spec.digest_dict().items() if k not in NOT_PROVENANCE}
     digest = hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
     return {"notebook": notebook, "digest": digest, "params": params}
 

@@ -187,18 +187,30 @@ def study_runs(store: Path, P: DiagnoseParams, exclude: str = "") -> list[Run]:
     return out[:P.compare]
 
 
+def _top(model: nn.Module, x, y, attack, P: DiagnoseParams, gen: torch.Generator):
+    """The fixed adversarial set of (x, y) and the top ``P.k`` Hessian eigenpairs of the loss on it."""
+    x_adv = hessian.fixed_adversarial_set(model, x, y, attack, generator=gen)
+    return x_adv, hessian.top_eigenpairs(model, x_adv, y, k=P.k, generator=gen)
+
+
+def _lipschitz(model: nn.Module, x, P: DiagnoseParams) -> float:
+    return float(local_lipschitz(model, x, P.eps, steps=P.lipschitz_steps, step_size=P.eps / 4,
+                                 generator=torch.Generator().manual_seed(P.seed)).mean())
+
+
+def _row(label: str, clean: float, pgd: float, top: float, lip: float) -> dict:
+    return {"model": label, "clean": clean, "PGD": pgd, "top eigenvalue (normalised)": top, "local Lipschitz": lip}
+
+
 def compare_row(label: str, model: nn.Module, x, y, xh, yh, P: DiagnoseParams) -> dict:
-    """What the comparison table shows of one model: clean and PGD error, the normalised top eigenvalue on
-    the first Hessian batch, the local Lipschitz constant (the same measures as :func:`diagnose_model`)."""
+    """What the comparison table shows of a model of the store: clean and PGD error, the normalised top
+    eigenvalue on the first Hessian batch, the local Lipschitz constant, drawn exactly as
+    :func:`diagnose_model` draws them for the diagnosed model (same generators, same order)."""
     attack, gen = make_attack(P.train_attack), torch.Generator().manual_seed(P.seed)
     row = evaluate(model, x, y, {"PGD": P.train_attack}, seed=P.seed).row()
-    x_adv = hessian.fixed_adversarial_set(model, xh, yh, attack, generator=gen)
-    top = float(hessian.top_eigenpairs(model, x_adv, yh, k=1, generator=gen).values[0])
+    _, top = _top(model, xh, yh, attack, P, gen)
     scale = hessian.random_parameter_loss(model, xh, yh, attack, P.n_random, generator=gen).mean
-    lip = float(local_lipschitz(model, x, P.eps, steps=P.lipschitz_steps, step_size=P.eps / 4,
-                                generator=torch.Generator().manual_seed(P.seed)).mean())
-    return {"model": label, "clean": row["Clean"], "PGD": row["PGD"], "top eigenvalue (normalised)": top / scale,
-            "local Lipschitz": lip}
+    return _row(label, row["Clean"], row["PGD"], float(top.values[0]) / scale, _lipschitz(model, x, P))
 
 
 def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
@@ -211,6 +223,10 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
     train, test = data or _data(P)
     if P.n_test > len(test.y):
         raise ParameterError("n_test", P.n_test, f"must be <= {len(test.y)}, the test set of {P.dataset}")
+    n = P.hessian_examples
+    if n * P.hessian_batches > len(train.y):
+        raise ParameterError("hessian_batches", P.hessian_batches, f"x hessian_examples ({n}) must be <= "
+                             f"{len(train.y)}, the training set of {P.dataset}")
     x, y = test.x[: P.n_test].to(device), test.y[: P.n_test].to(device)
     check = check_model(model, x[:100], dataset_info(P.dataset).num_classes)      # before any attack
     draws = P.eot_draws if check.randomised else 1
@@ -224,18 +240,14 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
     grid = {**{k: v for k, v in res.row().items() if k not in ("Clean", "Worst")}, "grid worst": grid_worst(res, linf)}
     masking = masking_check(model, x, y, P.eps, P.masking)
 
-    n = P.hessian_examples
-    if n * P.hessian_batches > len(train.y):
-        raise ParameterError("hessian_batches", P.hessian_batches, f"x hessian_examples ({n}) must be <= "
-                             f"{len(train.y)}, the training set of {P.dataset}")
     attack = make_attack(P.train_attack)
     gen = torch.Generator().manual_seed(P.seed)
     tops = []
     for b in range(P.hessian_batches):        # disjoint batches: the spread of the top eigenvalues over them
         xb, yb = train.x[b * n:(b + 1) * n].to(device), train.y[b * n:(b + 1) * n].to(device)
         g = gen if b == 0 else torch.Generator().manual_seed(P.seed + b)    # batch 0 draws as a single batch would
-        x_adv_b = hessian.fixed_adversarial_set(model, xb, yb, attack, generator=g)
-        tops.append(hessian.top_eigenpairs(model, x_adv_b, yb, k=P.k, generator=g))
+        x_adv_b, top_b = _top(model, xb, yb, attack, P, g)
+        tops.append(top_b)
         if b == 0:
             xh, yh, x_adv, top = xb, yb, x_adv_b, tops[0]     # the first batch: vectors, trace, density, layers
     scale = hessian.random_parameter_loss(model, xh, yh, attack, P.n_random, generator=gen).mean
@@ -248,13 +260,12 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
     similarity = {d: perturbation_similarity(model, v, P.a_values, xc, yc, attack, repeats=P.repeats, generator=gen,
                                              x_test=x[: P.cosine_examples], y_test=y[: P.cosine_examples])
                   for d, v in directions.items()}
-    lip = float(local_lipschitz(model, x, P.eps, steps=P.lipschitz_steps, step_size=P.eps / 4,
-                                generator=torch.Generator().manual_seed(P.seed)).mean())
+    lip = _lipschitz(model, x, P)
     per_batch = np.stack([t.values for t in tops])
-    runs = study_runs(store, P, exclude)
-    xh0, yh0 = train.x[:n].to(device), train.y[:n].to(device)
-    comparison = [compare_row("this model", model, x, y, xh0, yh0, P)] + [
-        compare_row(r.spec.label(), r.model(device=device), x, y, xh0, yh0, P) for r in runs] if runs else None
+    runs = study_runs(store, P, exclude)         # measured as this model was: its row is read, not recomputed
+    this = _row("this model", suite["Clean"], suite["PGD"], float(top.values[0]) / scale, lip)
+    comparison = [this] + [compare_row(r.spec.label(), r.model(device=device), x, y, xh, yh, P)
+                           for r in runs] if runs else None
     return Diagnosis(P, suite, ev.labels(), grid, masking, per_batch.mean(axis=0), scale, trace, density, layers,
                      similarity, lip, check, per_batch, draws, comparison)
 
