@@ -19,13 +19,13 @@ PACKAGE := $(shell find landscape_core -name '*.py')
 ZOO_USERS := 03_hessian 04_cosine_similarity 06_connectivity 07_local_lipschitzness
 NBVAL := -p tests.nbval_numbers --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-kernel-name python3
 
-.PHONY: help setup reproduce runs test lint unit nbval report report-test paper-dryrun lab notebooks sync bench pilot clean check-params check-profile summary
+.PHONY: help setup reproduce runs runs-status slurm-test test lint unit nbval report report-test paper-dryrun lab notebooks sync bench pilot clean check-params check-profile summary
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 
 help:
 	@sed -n '2,4p' Makefile | sed 's/^# *//'
-	@echo "other targets: runs report paper-dryrun lab notebooks sync bench pilot clean setup check-params summary"
+	@echo "other targets: runs runs-status slurm-test report paper-dryrun lab notebooks sync bench pilot clean setup check-params summary"
 
 # --- environment ---------------------------------------------------------------------------------
 $(INSTALLED): pyproject.toml
@@ -63,15 +63,23 @@ $(OUT)/%.ipynb: notebooks/%.py params/$(PROFILE)/%.yaml $(PACKAGE) $(OUT)/.set |
 pilot: $(INSTALLED)
 	$(PY) -m landscape_core pilot
 
-# Every training run of the profile's notebooks, ahead of `make reproduce`, through submitit:
+# Every training run of the profile's notebooks, ahead of `make reproduce`, through submitit; then, as a
+# second phase, 06's Bezier curves once their end points are in the store:
 #   make runs PROFILE=paper EXECUTOR=slurm JOBS=16 GPUS=1 PARTITION=gpu TIME=600   (a Slurm job array)
 #   make runs EXECUTOR=local JOBS=2 THREADS=1                                      (processes here)
 #   make runs PROFILE=paper DRY_RUN=1                                              (what, and its cost)
+#   make runs-status PROFILE=paper                 (each run: done / running / queued / failed, job id, log)
+# also CPUS=, MEM= (GB), DEVICE=, NOTEBOOKS="02_gradient_dynamics 05_pas_table1", NO_WAIT=1 (Slurm: submit, return)
 EXECUTOR ?= local
+RUNS_ARGS = --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) $(SET:%=--set %)
 runs: $(INSTALLED)
-	$(PY) -m landscape_core runs --profile $(PROFILE) --executor $(EXECUTOR) $(if $(JOBS),--jobs $(JOBS)) $(if $(THREADS),--threads $(THREADS)) \
-	  $(if $(GPUS),--gpus $(GPUS)) $(if $(PARTITION),--partition $(PARTITION)) $(if $(TIME),--time-min $(TIME)) \
-	  $(if $(DRY_RUN),--dry-run) $(SET:%=--set %)
+	$(PY) -m landscape_core runs $(RUNS_ARGS) --executor $(EXECUTOR) $(if $(JOBS),--jobs $(JOBS)) \
+	  $(if $(THREADS),--threads $(THREADS)) $(if $(GPUS),--gpus $(GPUS)) $(if $(CPUS),--cpus $(CPUS)) \
+	  $(if $(MEM),--mem-gb $(MEM)) $(if $(DEVICE),--device $(DEVICE)) $(if $(PARTITION),--partition $(PARTITION)) \
+	  $(if $(TIME),--time-min $(TIME)) $(if $(DRY_RUN),--dry-run) $(if $(NO_WAIT),--no-wait)
+
+runs-status: | $(INSTALLED)
+	@$(PY) -m landscape_core runs $(RUNS_ARGS) --status
 
 check-params: | $(INSTALLED)
 	@$(PY) -m landscape_core check-params
@@ -83,14 +91,14 @@ summary: | $(INSTALLED)
 	@$(PY) -m landscape_core summary --profile $(PROFILE)
 
 # --- tests ---------------------------------------------------------------------------------------
-test: lint unit nbval report-test paper-dryrun
+test: lint unit nbval report-test paper-dryrun slurm-test
 
 # The floors of landscape_core (pyproject.toml, [tool.importlinter]): no import from a floor above.
 lint: $(INSTALLED)
 	$(VENV)/bin/lint-imports
 
 unit: $(INSTALLED)
-	$(PY) -m pytest tests -q --ignore=tests/browser --ignore=tests/dryrun
+	$(PY) -m pytest tests -q --ignore=tests/browser --ignore=tests/dryrun --ignore=tests/slurm
 
 nbval: $(INSTALLED)
 	env -u LANDSCAPE_INTERACTIVE $(PY) -m pytest $(NBVAL) notebooks -q
@@ -105,6 +113,12 @@ report-test: $(INSTALLED)
 # torchvision's formats, downloads off, in a scratch folder: a paper-profile mistake fails here, not on a GPU.
 paper-dryrun: $(INSTALLED)
 	$(PY) -m pytest tests/dryrun -q
+
+# `make runs EXECUTOR=slurm` against a real single-node Slurm started here (Debian's slurmctld, slurmd, munge;
+# installed through apt when missing; every daemon it started is stopped by pid): job arrays, preemption and
+# time limits requeued and resumed bitwise, failures, resources read back, `make runs-status`.
+slurm-test: $(INSTALLED)
+	$(PY) -m pytest tests/slurm -q
 
 # outputs/$(PROFILE)/report/index.html: every claim, figure, table and run, and the notebooks as HTML.
 report: $(INSTALLED)

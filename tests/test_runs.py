@@ -167,3 +167,40 @@ def test_failure_cause_keeps_the_jobs_own_last_stderr_lines(tmp_path):
     cause = runs.failure_cause(err, stderr)
     assert "(state: FAILED)" in cause and "killed by signal: Killed" in cause and "Loading pickle" not in cause
     assert runs.failure_cause(ValueError("Traceback ...\nValueError: bad spec")) == "ValueError: bad spec"
+
+
+def test_failure_cause_reads_the_exception_out_of_submitits_trace():
+    err = RuntimeError("Job (task=0) failed during processing with trace:\n----------------------\n"
+                       "Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n"
+                       "landscape_core.data.datasets.DatasetUnavailable: data set 'mnist' is not available\n"
+                       "----------------------\nYou can check full logs with 'job.stderr(0)' and 'job.stdout(0)'"
+                       "or at paths:\n  - /x/1_0_log.err\n  - /x/1_0_log.out")
+    assert runs.failure_cause(err).endswith("data set 'mnist' is not available")
+
+
+def test_a_time_limit_within_slurms_signal_window_is_refused_before_submitting():
+    with pytest.raises(runs.ParameterError, match="time_min.*at least 3 min"):
+        runs.ExecutorSpec(executor="slurm", time_min=2)              # signal_delay_s 90: USR2 at the start
+    runs.ExecutorSpec(executor="slurm", time_min=2, signal_delay_s=60)
+    runs.ExecutorSpec(executor="local", time_min=1)                  # no signal outside Slurm
+
+
+def test_status_reads_the_store_the_record_and_the_processes(tmp_path, capsys):
+    good, other = _spec(epochs=1), _spec(epochs=1, seed=3)
+    bad = good.replace(data=good.data.replace(name="mnist", root=str(tmp_path / "no-data")))
+    store, folder = tmp_path / "runs", tmp_path / "jobs"
+    E = runs.ExecutorSpec(executor="local", jobs=2, device="cpu", threads=1, time_min=10)
+    out = runs.submit(_todo(bad, good), store, E, folder, poll_s=0.2, log=lambda *_: None)
+    partial = _spec(epochs=3, seed=5)
+    get_or_run_partial = run_path(partial, store)
+    from landscape_core.training.loop import train
+    train(partial, get_or_run_partial, stop_after_epochs=1)          # an interrupted run, never submitted
+    wanted = {**_todo(bad, good, other, partial)}
+    rows = {r["run"]: r for r in runs.status(wanted, {}, store, folder)}
+    assert rows[good.digest()]["state"] == "done" and rows[good.digest()]["job"] == out[1].job_id
+    assert rows[bad.digest()]["state"] == "failed" and "not available" in rows[bad.digest()]["detail"]
+    assert rows[bad.digest()]["log"].endswith("_log.err")
+    assert rows[other.digest()]["state"] == "not submitted" and rows[other.digest()]["detail"] == ""
+    assert rows[partial.digest()]["detail"] == "stopped at epoch 1/3"
+    record = runs.Record(folder).read()
+    assert set(record) == {bad.digest(), good.digest()} and all(e["executor"] == "local" for e in record.values())

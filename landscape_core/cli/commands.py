@@ -115,25 +115,36 @@ def runs(args) -> int:
     """Every training run of a profile's notebooks, trained ahead through submitit (:mod:`.runs`)."""
     from ..report.tables import format_table, markdown
     from . import runs as jobs
+    from .scheduler import Record
     names = args.notebooks or list(NOTEBOOKS)
     try:
         unknown = [n for n in names if n not in NOTEBOOKS]
         if unknown:
             raise ParameterError("--notebooks", unknown, f"each must be one of {list(NOTEBOOKS)}")
         E = jobs.ExecutorSpec(executor=args.executor, jobs=args.jobs, partition=args.partition, gpus=args.gpus,
-                              cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time_min, device=args.device,
-                              threads=args.threads)
+                              cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time_min,
+                              signal_delay_s=args.signal_delay, device=args.device, threads=args.threads)
         params = {label: P for n in names      # 03, 04, 06 also on each task of 02 (06: its second seeds)
                   for label, P in notebook_runs(n, args.profile, parse_overrides(args.set, n)).items()}
     except (ParameterError, ParamsError) as err:
         print(f"error: {err}", file=sys.stderr)         # rejected: nothing submitted, nothing written
         return 2
     store = outputs_dir(args.profile, "runs", create=False)
+    folder = outputs_dir(args.profile, "jobs", create=False)
     wanted = jobs.collect(params)
+    curves = {label: P for label, P in params.items() if label.split(" [")[0] == jobs.CURVES}
+    if args.status:
+        rows = jobs.status(wanted, curves, store, folder)
+        print(markdown(format_table(rows, 3)), end="")
+        counts = {}
+        for r in rows:
+            counts[r["state"]] = counts.get(r["state"], 0) + 1
+        print(f"{args.profile}: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+        return 1 if counts.get("failed") else 0
     todo = jobs.missing(wanted, store)
     print(f"{args.profile}: {len(wanted)} training runs for {', '.join(names)}; {len(wanted) - len(todo)} in the "
-          f"store, {len(todo)} to train")
-    if args.dry_run or not todo:
+          f"store, {len(todo)} to train" + (f"; then the Bezier curves of {', '.join(curves)}" if curves else ""))
+    if args.dry_run:
         if todo:
             rows = jobs.describe(todo, store)
             print(markdown(format_table(rows, 3, {"lr": "g", "eps": "g"})), end="")
@@ -143,17 +154,33 @@ def runs(args) -> int:
                      f" (on its device)" if known else ""))
         return 0
     store.mkdir(parents=True, exist_ok=True)
-    folder = outputs_dir(args.profile, "jobs")
-    outcomes = jobs.submit(todo, store, E, folder, wait=not args.no_wait)
+    folder.mkdir(parents=True, exist_ok=True)
+    outcomes = jobs.submit(todo, store, E, folder, wait=not args.no_wait) if todo else []
+    # the second phase: 06's curves once their end points exist (Slurm without waiting: after the array)
+    after = [o.job_id.split("_")[0] for o in outcomes if o.job_id] if args.no_wait and E.executor == "slurm" else []
+    items, waiting = jobs.curve_items(curves, store, E, folder, ends_ready=not after)
+    if items:
+        print(f"second phase: the Bezier curves of {', '.join(it.notebooks[0] for it in items)}")
+        second = jobs.submit_items(items, E, folder, wait=not args.no_wait, after=after)
+        for o in second:
+            if o.result and not o.error:
+                Record(folder).set_result(o.key, o.result)
+        outcomes += second
+    for label, n in waiting.items():
+        print(f"{label}: its curves wait for {n} end points that are not in the store (see the failures above); "
+              f"`make runs` again trains them, then the curves")
     failed = [o for o in outcomes if o.error]
     for o in failed:
-        spec = todo[o.key][0]
-        print(f"FAILED {o.key} ({', '.join(o.notebooks)}): {o.error}\n  spec: {spec.label()}"
+        what = todo[o.key][0].label() if o.key in todo else o.key
+        print(f"FAILED {o.key} ({', '.join(o.notebooks)}): {o.error}\n  spec: {what}\n  job: {o.job_id}"
               f"\n  log: {o.log}", file=sys.stderr)
+    if args.no_wait:
+        print(f"{len(outcomes)} jobs submitted; `make runs-status PROFILE={args.profile}` follows them")
+        return 0
     trained = sum(bool(o.trained) for o in outcomes)
     print(f"{len(outcomes)} jobs: {trained} trained, {len(outcomes) - trained - len(failed)} found complete, "
-          f"{len(failed)} failed")
-    return 1 if failed else 0
+          f"{len(failed)} failed" + (f"; {len(waiting)} curve runs waiting" if waiting else ""))
+    return 1 if failed or waiting else 0
 
 
 def dry_run(args) -> int:

@@ -340,12 +340,17 @@ def main(argv=None) -> int:
     p.add_argument("--cpus", type=int, default=2, help="CPUs per job")
     p.add_argument("--mem-gb", type=float, default=16.0)
     p.add_argument("--time-min", type=int, default=240, help="time limit per job; a job reaching it is requeued")
+    p.add_argument("--signal-delay", type=int, default=90,
+                   help="slurm: seconds before the time limit that a job checkpoints and requeues")
     p.add_argument("--device", default="auto", help="torch device in a job: cpu, cuda or auto")
     p.add_argument("--threads", type=int, default=None, help="torch threads per job")
     p.add_argument("--notebooks", nargs="+", help="only the runs of these notebooks")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="as for `run`")
     p.add_argument("--dry-run", action="store_true", help="list what would be submitted, with its cost")
-    p.add_argument("--no-wait", action="store_true", help="slurm: return after submitting")
+    p.add_argument("--no-wait", action="store_true", help="slurm: return after submitting (06's curves wait for the "
+                   "array in Slurm)")
+    p.add_argument("--status", action="store_true", help="each run as done / running / queued / failed / not "
+                   "submitted, with its job and log (make runs-status)")
     p.set_defaults(func=commands.runs)
     p = sub.add_parser("dry-run", help="every notebook of a profile end to end at tiny sizes (params/<profile>/dry_run.yaml)")
     p.add_argument("--profile", default="paper", choices=PROFILES)

@@ -25,7 +25,8 @@ from ..training import OPTIMIZERS, get_or_train
 from .base import ZooParams, ZooStudyParams, at_most
 from .gradient_dynamics import load_zoo
 
-__all__ = ["ConnectivityParams", "Connection", "connect", "budgets", "connect_zoo", "end_points", "barrier_rows"]
+__all__ = ["ConnectivityParams", "Connection", "connect", "budgets", "choose_ends", "curve_run_spec", "connect_zoo",
+           "train_curves", "end_points", "barrier_rows"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ class ConnectivityParams(ZooStudyParams):
 
     def training_specs(self) -> list:
         """02's zoo and a second seed of every budget (which budget's curve is drawn depends on which
-        models train, so every candidate end point is listed); the curves train in the notebook."""
+        models train, so every candidate end point is listed); the curves are :func:`train_curves`' (``make runs``'
+        second phase) or the notebook's."""
         return super().training_specs() + [self.zoo.spec(e, seed=self.zoo.seed + 1) for e in self.zoo.eps_list]
 
     def curve_spec(self) -> CurveTrainSpec:
@@ -98,13 +100,12 @@ def budgets(zoo_health: dict[float, Health]) -> list[float]:
     return converged or trained or [max(zoo_health)]
 
 
-def connect_zoo(P: ConnectivityParams, store: Path, *, device="cpu",
-                data: tuple[Split, Split]) -> dict[float, Connection]:
-    """Two curves, each between a zoo model and its second seed: at ε = 0, and at the largest budget of
-    :func:`budgets` whose second seed is in the same regime (both end points must be minima; a second seed
-    that does not converge moves the curve to the next smaller budget, decided by training health alone)."""
-    x, y = data[0].x.to(device), data[0].y.to(device)
-    ts = np.linspace(0, 1, P.points)
+def choose_ends(P: ConnectivityParams, store: Path, *, device="cpu",
+                data: tuple[Split, Split]) -> dict[float, tuple]:
+    """The end points of 06's curves, ``{eps: (zoo run, second-seed run, their two healths)}``: at ε = 0,
+    and at the largest budget of :func:`budgets` whose second seed is in the same regime (both end points
+    must be minima; a second seed that does not converge moves the curve to the next smaller budget,
+    decided by training health alone).  Second seeds missing from the store are trained."""
     zoo = load_zoo(P.zoo, store, device=device, data=data)
 
     def second(eps):
@@ -119,14 +120,38 @@ def connect_zoo(P: ConnectivityParams, store: Path, *, device="cpu",
         if same or eps == candidates[-1]:
             chosen[eps] = chosen_eps
             break
+    return {eps: (zoo.runs[eps], run, (zoo.health[eps], h)) for eps, (run, h) in chosen.items()}
+
+
+def curve_run_spec(P: ConnectivityParams, start, end) -> CurveRunSpec:
+    """The run-store spec of the curve between the runs ``start`` and ``end`` (trained under the start's attack)."""
+    return CurveRunSpec(start=start.path.name, end=end.path.name, training=P.curve_spec(), attack=start.spec.attack,
+                        seed=P.seed)
+
+
+def connect_zoo(P: ConnectivityParams, store: Path, *, device="cpu",
+                data: tuple[Split, Split]) -> dict[float, Connection]:
+    """Two curves, each between a zoo model and its second seed (:func:`choose_ends`), trained (or loaded)
+    and scanned along the curve and the straight line."""
+    x, y = data[0].x.to(device), data[0].y.to(device)
+    ts = np.linspace(0, 1, P.points)
     out = {}
-    for eps, (run, h) in chosen.items():
-        ends = [zoo.runs[eps], run]
-        spec = CurveRunSpec(start=ends[0].path.name, end=ends[1].path.name, training=P.curve_spec(),
-                            attack=ends[0].spec.attack, seed=P.seed)
+    for eps, (start, end, ends) in choose_ends(P, store, device=device, data=data).items():
         report(f"Bezier curve and line between two seeds, eps {eps:g}: started")
-        out[eps] = connect(ends[0], ends[1], x, y, x[: P.n_eval], y[: P.n_eval], spec, store, ts,
-                           progress=P.progress, ends=(zoo.health[eps], h))
+        out[eps] = connect(start, end, x, y, x[: P.n_eval], y[: P.n_eval], curve_run_spec(P, start, end), store, ts,
+                           progress=P.progress, ends=ends)
+    return out
+
+
+def train_curves(P: ConnectivityParams, store: Path, *, device="cpu", data: tuple[Split, Split]) -> dict[float, tuple[str, bool]]:
+    """06's curves trained ahead into the run store, without the scans (``make runs``' second phase, once
+    the end points exist): ``{eps: (curve run key, trained now)}``.  The notebook then loads them."""
+    x, y = data[0].x.to(device), data[0].y.to(device)
+    out = {}
+    for eps, (start, end, _) in choose_ends(P, store, device=device, data=data).items():
+        run = get_or_train_curve(curve_run_spec(P, start, end), store, start.model(device=device),
+                                 end.model(device=device), x, y, progress=P.progress)
+        out[eps] = (run.path.name, run.trained)
     return out
 
 
