@@ -37,6 +37,12 @@ $(INSTALLED): pyproject.toml
 
 setup: $(INSTALLED)
 
+# The unit tests also test `diagnose --robustbench`: the optional extra, kept out of the study's own install.
+EXTRAS := $(VENV)/.installed-robustbench
+$(EXTRAS): $(INSTALLED)
+	$(PY) -m pip install --quiet -e ".[test,robustbench]"
+	touch $@
+
 # --- the study -----------------------------------------------------------------------------------
 # One executed notebook per source; re-run only when its source, its params or the package changed.
 # The runner validates the params first and moves the notebook into $(OUT) only on success.
@@ -97,7 +103,7 @@ test: lint unit nbval report-test paper-dryrun slurm-test
 lint: $(INSTALLED)
 	$(VENV)/bin/lint-imports
 
-unit: $(INSTALLED)
+unit: $(EXTRAS)
 	$(PY) -m pytest tests -q --ignore=tests/browser --ignore=tests/dryrun --ignore=tests/slurm
 
 nbval: $(INSTALLED)

@@ -263,3 +263,40 @@ def test_fixed_adversarial_set_is_eval_mode_and_deterministic():
     assert torch.allclose(a, by_hand(copy.deepcopy(m).eval()), atol=1e-6)
     # train mode (BatchNorm on batch statistics) would give other examples
     assert not torch.allclose(a, by_hand(copy.deepcopy(m).train()), atol=1e-3)
+
+
+def _rss_during_lanczos(monkeypatch, leak: bool) -> list[float]:
+    """Resident memory (MB) after each Hessian-vector product of a Lanczos run on a LeNet-4 and 500
+    images; ``leak=True`` keeps each product's forward graph alive (what the test must catch)."""
+    psutil = pytest.importorskip("psutil")
+    from landscape_core.models.networks import build_model
+    torch.manual_seed(0)
+    model = build_model("lenet", 4, (1, 28, 28), 10)
+    x, y = torch.rand(500, 1, 28, 28), torch.randint(0, 10, (500,))
+    proc, rss, kept = psutil.Process(), [], []
+    inner = H.hvp
+
+    def measured(model_, x_, y_, v, batch_size=500):
+        out = inner(model_, x_, y_, v, batch_size)
+        if leak:
+            kept.append(model_(x_).sum())
+        rss.append(proc.memory_info().rss / 2 ** 20)
+        return out
+
+    monkeypatch.setattr(H, "hvp", measured)
+    H.top_eigenpairs(model, x, y, k=5, tol=0.0)
+    return rss
+
+
+def test_memory_is_flat_during_lanczos(monkeypatch):
+    """PyHessian #28: memory growing during the power iteration.  Over the products of one eigsh run
+    (78 here), the median resident memory of the last 20 is within 60 MB of that of products 5-25 (the
+    allocator moves it by +-60 MB from one product to the next, without a trend); the same run keeping one
+    forward graph per product grows by ~30 MB a product (over 1 GB), so the measure can fail."""
+    def growth(rss):
+        return float(np.median(rss[-20:]) - np.median(rss[5:25]))
+    rss = _rss_during_lanczos(monkeypatch, leak=False)
+    assert len(rss) >= 45
+    assert growth(rss) < 60, [round(r) for r in rss]
+    leaky = _rss_during_lanczos(monkeypatch, leak=True)
+    assert growth(leaky) > 500, [round(r) for r in leaky]

@@ -177,3 +177,80 @@ def test_too_many_hessian_batches_fail_before_any_attack(factories):
         diagnose(factory_model("user_nets:net"), DiagnoseParams(hessian_examples=100, hessian_batches=100),
                  factories / "none")
     assert not (factories / "none").exists()
+
+
+# --- RobustBench checkpoints, offline ----------------------------------------------------------------
+def _robustbench():
+    import importlib.util
+    if importlib.util.find_spec("robustbench") is None:
+        pytest.skip("the robustbench extra is not installed (pip install -e '.[robustbench]'; make test installs it)")
+    from landscape_core.studies.user_models import _robustbench_zoo
+    return _robustbench_zoo()
+
+
+def test_a_robustbench_checkpoint_in_its_format_is_built_and_loaded_offline(tmp_path):
+    from landscape_core.studies.user_models import robustbench_model
+    zoo, Dataset, Threat = _robustbench()
+    entry = zoo[Dataset("cifar10")][Threat("Linf")]["Wong2020Fast"]         # PreActResNet-18, 11 M parameters
+    torch.manual_seed(0)
+    reference = entry["model"]().eval()
+    # RobustBench's format: a state dict under "state_dict", DataParallel's module. prefixes, and (as the
+    # entry's own checkpoint) without the normalisation buffers mu and sigma that its constructor sets
+    state = {f"module.{k}": v for k, v in reference.state_dict().items() if k not in ("mu", "sigma")}
+    path = tmp_path / "cifar10" / "Linf" / "Wong2020Fast.pt"
+    path.parent.mkdir(parents=True)
+    torch.save({"state_dict": state, "epoch": 30}, path)
+    model = robustbench_model("Wong2020Fast", "Linf", "cifar10", tmp_path)
+    assert not model.training
+    for k, v in reference.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    x = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(model(x), reference(x))
+    assert check_model(model, x, 10).randomised is False
+    # a file that lacks a parameter does not fit, and says so
+    del state["module.linear.weight"]
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(ParameterError, match="does not fit the model"):
+        robustbench_model("Wong2020Fast", "Linf", "cifar10", tmp_path)
+
+
+def test_a_missing_robustbench_checkpoint_names_its_path_and_nothing_is_downloaded(tmp_path, capsys):
+    from landscape_core.studies.user_models import robustbench_model
+    _robustbench()
+    with pytest.raises(ParameterError, match=r"cifar10/Linf/Wong2020Fast\.pt.*nothing is downloaded"):
+        robustbench_model("Wong2020Fast", "Linf", "cifar10", tmp_path / "models")
+    with pytest.raises(ParameterError, match="did you mean Wong2020Fast"):
+        robustbench_model("Wong2020Fst", "Linf", "cifar10", tmp_path / "models")
+    with pytest.raises(ParameterError, match="--threat-model"):
+        robustbench_model("Wong2020Fast", "Linfinity", "cifar10", tmp_path / "models")
+    out = tmp_path / "page"
+    assert main(["diagnose", "--robustbench", "Wong2020Fast", "--model-dir", str(tmp_path / "models"),
+                 "--out", str(out)]) == 2
+    assert "Wong2020Fast.pt" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "models").exists()
+
+
+def test_the_transfer_column_attacks_through_the_surrogate(factories, capsys):
+    """The transfer column (reviewer 1's, in 05): the training attack computed on ``--surrogate``, the model
+    only queried.  A surrogate that is the model itself makes it the white-box PGD column; a constant
+    surrogate (no gradient) cannot beat the clean error by much."""
+    from landscape_core.studies.diagnose import DiagnoseParams, diagnose_model
+    small = {"eps": 0.1, "n_test": 20, "pgd_steps": 2, "pgd100_steps": 2, "apgd_steps": 2, "square_queries": 5,
+             "attack_grid": {"steps": 2, "restarts": 2, "l2_eps": [1.0], "l2_steps": 2},
+             "masking": {"n_examples": 10, "iterations": [2, 3, 4], "sweep_steps": 2, "square_queries": 5},
+             "hessian_examples": 10, "hessian_batches": 1, "k": 1, "n_random": 1, "trace_samples": 2, "slq_steps": 3,
+             "layer_steps": 2, "cosine_examples": 10, "repeats": 1, "lipschitz_steps": 1}
+    P = DiagnoseParams.from_params(small)
+    d = diagnose_model(factory_model("user_nets:net"), P, surrogate=factory_model("user_nets:net"))
+    assert "transfer" in d.grid and d.grid["transfer"] == pytest.approx(d.suite["PGD"], abs=10.0)
+    assert any(c["claim"].startswith("a transfer attack") for c in d.checks())
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    nn.init.zeros_(flat[1].weight)
+    nn.init.zeros_(flat[1].bias)
+    d0 = diagnose_model(factory_model("user_nets:net"), P, surrogate=flat)
+    assert d0.grid["transfer"] <= d.grid["transfer"]
+    out = factories / "page"
+    assert main(["diagnose", "--model", "user_nets:net", "--surrogate", "user_nets:broken", "--out", str(out)]) == 2
+    assert "--surrogate" in capsys.readouterr().err and not out.exists()
+    assert main(["diagnose", "--model", "user_nets:net", "--surrogate-weights", "w.pt", "--out", str(out)]) == 2
+    assert "goes with --surrogate" in capsys.readouterr().err and not out.exists()

@@ -67,10 +67,11 @@ def diagnose(args) -> int:
     from ..training.store import run_path
     try:
         device = NotebookParams(device=args.device).torch_device()
-        given = [a for a in ("run", "state_dict", "model") if getattr(args, a, None) is not None]
+        given = [a for a in ("run", "state_dict", "model", "robustbench") if getattr(args, a, None) is not None]
         if len(given) != 1:
-            raise ParameterError("--run / --state-dict / --model", given or None,
-                                 "give exactly one: a run-store digest, a state_dict of our architectures, or a factory")
+            raise ParameterError("--run / --state-dict / --model / --robustbench", given or None,
+                                 "give exactly one: a run-store digest, a state_dict of our architectures, a factory "
+                                 "or a RobustBench entry")
         overrides = parse_overrides(args.set)
         if getattr(args, "model", None) is None and (args.weights or args.normalize):
             raise ParameterError("--weights / --normalize", args.weights or args.normalize, "go with --model")
@@ -80,6 +81,12 @@ def diagnose(args) -> int:
             exclude = run_path(spec, store).name          # itself is not one of the models beside it
             base = {"dataset": spec.data.name, "eps": spec.attack.eps if spec.attack.eps > 0 else 0.1}
             name = f"run-{args.run}"
+        elif args.robustbench is not None:
+            from ..studies.user_models import robustbench_model
+            base = {"dataset": "cifar10", "eps": 8 / 255}
+            dataset = DiagnoseParams.from_params({**base, **overrides}, where="diagnose").dataset
+            model = robustbench_model(args.robustbench, args.threat_model, dataset, args.model_dir)
+            name, exclude = f"robustbench-{args.robustbench}", ""
         elif args.model is not None:
             from ..studies.user_models import factory_model, load_weights, parse_normalization, with_normalization
             dataset = DiagnoseParams.from_params(overrides, where="diagnose").dataset     # bad --set first
@@ -95,13 +102,25 @@ def diagnose(args) -> int:
             model = load_model(args.arch, args.width, args.state_dict, overrides.get("dataset", "mnist5k"))
             base, name, exclude = {}, Path(args.state_dict).stem, ""
         P = DiagnoseParams.from_params({**base, **overrides}, where="diagnose")
+        surrogate = None
+        if args.surrogate:            # the transfer column: a factory (pkg.mod:fn) or a run of the store
+            if ":" in args.surrogate:
+                from ..studies.user_models import factory_model, load_weights
+                surrogate = factory_model(args.surrogate, what="--surrogate")
+                if args.surrogate_weights:
+                    load_weights(surrogate, args.surrogate_weights, what="--surrogate-weights")
+            else:
+                surrogate, _ = run_model(outputs_dir(args.profile, "runs", create=False), args.surrogate, device)
+        elif args.surrogate_weights:
+            raise ParameterError("--surrogate-weights", args.surrogate_weights, "goes with --surrogate")
     except (ParameterError, ParamsError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)      # rejected before any compute: nothing written
         return 2
     out = Path(args.out) if args.out else repo_root() / "outputs" / "diagnose" / name
     try:
         d, page = diagnose_model(model, P, out, title=f"diagnosis of {name}", device=device,
-                                 store=outputs_dir(args.profile, "runs", create=False), exclude=exclude)
+                                 store=outputs_dir(args.profile, "runs", create=False), exclude=exclude,
+                                 surrogate=surrogate)
     except ParameterError as err:          # the model failed its check on one clean batch: nothing written
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -323,6 +323,14 @@ def main(argv=None) -> int:
                    "module. prefixes handled)")
     p.add_argument("--normalize", help="... behind (x - mean) / std: a data set's statistics (cifar10) or MEAN,STD "
                    "(per channel: m1/m2/m3,s1/s2/s3); attacks then work on inputs in [0, 1]")
+    p.add_argument("--robustbench", metavar="NAME", help="a RobustBench entry (e.g. Wong2020Fast), built by the "
+                   "robustbench package (pip install -e '.[robustbench]') from your checkpoint in --model-dir")
+    p.add_argument("--threat-model", default="Linf", help="... its threat model (Linf, L2, corruptions)")
+    p.add_argument("--model-dir", default="models", help="... RobustBench's folder: <dir>/cifar10/<threat>/<NAME>.pt; "
+                   "nothing is downloaded")
+    p.add_argument("--surrogate", help="the transfer column's source model: a run of --profile's store by digest, "
+                   "or package.module:factory")
+    p.add_argument("--surrogate-weights", help="... the factory surrogate's weights file (weights_only=True)")
     p.add_argument("--state-dict", help="a state_dict file (read with weights_only=True) ...")
     p.add_argument("--arch", help="... of this architecture (lenet, vgg16, resnet18)")
     p.add_argument("--width", type=int, help="... and width")

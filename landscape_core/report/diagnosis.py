@@ -17,12 +17,13 @@ __all__ = ["diagnose"]
 
 def diagnose(model: nn.Module, params: DiagnoseParams | None = None, out: str | Path = "outputs/diagnose/model", *,
              title: str = "diagnosis", device="cpu", data=None, store: str | Path | None = None,
-             exclude: str = "") -> tuple[Diagnosis, Path]:
+             exclude: str = "", surrogate: nn.Module | None = None) -> tuple[Diagnosis, Path]:
     """Measure ``model`` (any ``nn.Module`` on inputs in [0, 1]) and write ``<out>/index.html`` with its
     figures (``<out>/figures``).  Returns the :class:`Diagnosis` and the page's path.  Nothing is written
     unless every measurement succeeded."""
     P = params or DiagnoseParams()
-    d = diagnose_model(model, P, device=device, data=data, store=Path(store) if store else None, exclude=exclude)
+    d = diagnose_model(model, P, device=device, data=data, store=Path(store) if store else None, exclude=exclude,
+                       surrogate=surrogate)
     out = Path(out)
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ A model taking inputs in [0, 1] (normalisation, if any, inside it) on a supporte
 budget ``eps``, gets what the notebooks measure on theirs:
 
 * the attack suite (the Table 1 columns, PGD at ``pgd_steps`` standing in for the unknown training
-  attack), reviewer 1's grid (step sizes, restarts, L2; no transfer: there is no surrogate) and the
+  attack), reviewer 1's grid (step sizes, restarts, L2; the transfer column when a ``surrogate`` model
+  is given: PGD computed on it, the diagnosed model only queried) and the
   gradient-masking flags (:mod:`..analysis.masking`);
 * the top Hessian eigenvalues of the adversarial loss on a fixed adversarial set, normalised by the mean
   adversarial loss at random parameters (Sec 4.2; random draws re-run each module's
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from ..analysis import hessian
-from ..analysis.attack_grid import AttackGridSpec, grid_suite, grid_worst, l2_suite
+from ..analysis.attack_grid import AttackGridSpec, Transfer, grid_suite, grid_worst, l2_suite
 from ..analysis.landscape import random_direction
 from ..analysis.lipschitz import local_lipschitz
 from ..analysis.masking import MaskingReport, MaskingSpec, masking_check
@@ -138,6 +139,10 @@ class Diagnosis:
             gap = s["Square5K"] - white
             out.append({"claim": "Square does not beat the white-box attacks (+ 1 point)",
                         "verdict": "holds" if gap <= 1 else "fails", "measured": f"{gap:+.2f} points"})
+        if "transfer" in self.grid and "PGD" in s:
+            gap = self.grid["transfer"] - s["PGD"]
+            out.append({"claim": "a transfer attack from the surrogate does not beat white-box PGD (+ 1 point)",
+                        "verdict": "holds" if gap <= 1 else "fails", "measured": f"{gap:+.2f} points"})
         e, r = (self.similarity[d].cosine_mean[-1] for d in ("Eigenvector", "Random"))
         out.append({"claim": "Sec 4.2: perturbations change more along the top eigenvector than along a random direction",
                     "verdict": "holds" if e < r else "fails",
@@ -214,11 +219,15 @@ def compare_row(label: str, model: nn.Module, x, y, xh, yh, P: DiagnoseParams) -
 
 
 def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
-                   data: tuple[Split, Split] | None = None, store: Path | None = None, exclude: str = "") -> Diagnosis:
+                   data: tuple[Split, Split] | None = None, store: Path | None = None, exclude: str = "",
+                   surrogate: nn.Module | None = None) -> Diagnosis:
     """Run every diagnostic of the study on ``model`` (moved to ``device``, eval mode); with ``store``, measure
-    the study's models at the same budget beside it (:func:`study_runs`)."""
+    the study's models at the same budget beside it (:func:`study_runs`); with ``surrogate``, the transfer
+    column (the training attack computed on the surrogate, checked like the model on one batch first)."""
     if not isinstance(model, nn.Module):
         raise ParameterError("model", type(model).__name__, "must be a torch.nn.Module")
+    if surrogate is not None and not isinstance(surrogate, nn.Module):
+        raise ParameterError("surrogate", type(surrogate).__name__, "must be a torch.nn.Module")
     model = model.to(device).eval()
     train, test = data or _data(P)
     if P.n_test > len(test.y):
@@ -229,6 +238,14 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
                              f"{len(train.y)}, the training set of {P.dataset}")
     x, y = test.x[: P.n_test].to(device), test.y[: P.n_test].to(device)
     check = check_model(model, x[:100], dataset_info(P.dataset).num_classes)      # before any attack
+    transfer = {}
+    if surrogate is not None:
+        surrogate = surrogate.to(device).eval()
+        try:
+            check_model(surrogate, x[:100], dataset_info(P.dataset).num_classes)
+        except ParameterError as err:
+            raise ParameterError("--surrogate", err.value, err.allowed) from None
+        transfer = {"transfer": Transfer(surrogate, P.train_attack)}
     draws = P.eot_draws if check.randomised else 1
     if draws > 1:        # EOT (Athalye et al. 2018): attacks and measures see the expected prediction over the randomness
         model = Ensemble([model] * draws)
@@ -236,7 +253,7 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
                   square_queries=P.square_queries, seed=P.seed)
     suite = evaluate(model, x, y, ev.suite(P.dataset, P.eps, P.train_attack), seed=P.seed).row()
     linf = grid_suite(P.eps, P.attack_grid)
-    res = evaluate(model, x, y, {**linf, **l2_suite(P.attack_grid)}, seed=P.seed)
+    res = evaluate(model, x, y, {**linf, **l2_suite(P.attack_grid), **transfer}, seed=P.seed)
     grid = {**{k: v for k, v in res.row().items() if k not in ("Clean", "Worst")}, "grid worst": grid_worst(res, linf)}
     masking = masking_check(model, x, y, P.eps, P.masking)
 

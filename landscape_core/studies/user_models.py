@@ -4,6 +4,9 @@ normalisation wrapped inside it, and the checks every model passes on one batch 
 * :func:`factory_model` imports ``package.module:factory``, calls it, and loads a weights file with
   ``torch.load(..., weights_only=True)`` (a plain state dict, or one under ``state_dict`` / ``model``;
   ``module.`` prefixes of ``DataParallel`` removed);
+* :func:`robustbench_model` builds a RobustBench entry with the ``robustbench`` package's model zoo (the
+  optional extra ``.[robustbench]``) and loads the checkpoint the user already has at RobustBench's path,
+  never downloading;
 * :func:`with_normalization` puts ``(x - mean) / std`` in front, so attacks work on inputs in [0, 1]
   (AutoAttack's recurring question: fra31/auto-attack #13, #46, #53, #55, #103);
 * :func:`check_model` refuses, with the reason, a model whose output is not a batch of logits of the data
@@ -16,8 +19,12 @@ line stops before anything is written.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
+import importlib.util
 import re
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -29,26 +36,28 @@ from ..core.io import DamagedFile, load_checkpoint
 from ..core.spec import ParameterError
 from ..models.networks import Normalize
 
-__all__ = ["USUAL_STATISTICS", "factory_model", "load_weights", "with_normalization", "parse_normalization", "ModelCheck", "check_model"]
+__all__ = ["USUAL_STATISTICS", "factory_model", "load_weights", "robustbench_model", "with_normalization",
+           "parse_normalization", "ModelCheck", "check_model"]
 
 
-def factory_model(target: str) -> nn.Module:
-    """The module that ``package.module:factory`` returns (the factory called without arguments)."""
+def factory_model(target: str, what: str = "--model") -> nn.Module:
+    """The module that ``package.module:factory`` returns (the factory called without arguments); errors name
+    the option ``what``."""
     if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", target or ""):
-        raise ParameterError("--model", target, "must be package.module:factory (a callable returning the model)")
+        raise ParameterError(what, target, "must be package.module:factory (a callable returning the model)")
     module_name, _, attr = target.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
-        raise ParameterError("--model", target, f"cannot be imported: {err}") from None
+        raise ParameterError(what, target, f"cannot be imported: {err}") from None
     if not callable(factory):
-        raise ParameterError("--model", target, f"{attr} is a {type(factory).__name__}, not a callable")
+        raise ParameterError(what, target, f"{attr} is a {type(factory).__name__}, not a callable")
     try:
         model = factory()
     except Exception as err:  # the user's code: report whatever it raised
-        raise ParameterError("--model", target, f"the factory raised {type(err).__name__}: {err}") from None
+        raise ParameterError(what, target, f"the factory raised {type(err).__name__}: {err}") from None
     if not isinstance(model, nn.Module):
-        raise ParameterError("--model", target, f"the factory returned a {type(model).__name__}, not a torch.nn.Module")
+        raise ParameterError(what, target, f"the factory returned a {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
@@ -66,12 +75,82 @@ def load_weights(model: nn.Module, path: str | Path, what: str = "--weights") ->
     if not isinstance(state, dict):
         raise ParameterError(what, str(path), f"holds a {type(state).__name__}, not a state dict")
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    own = model.state_dict()
+    if not set(state) & set(own) and all(k.startswith("model.") for k in state):     # a wrapper's prefix
+        state = {k[len("model."):]: v for k, v in state.items()}
+    # buffers the model's constructor sets (a normalisation's mean and std) may be absent from the file;
+    # parameters and BatchNorm statistics may not
+    params = {k for k, _ in model.named_parameters()}
+    absent = set(own) - set(state)
+    strict = any(k in params or k.rsplit(".", 1)[-1].startswith(("running_", "num_batches")) for k in absent)
     try:
-        model.load_state_dict(state)
+        missing, unexpected = model.load_state_dict(state, strict=strict)
+        if unexpected:
+            raise RuntimeError(f"unexpected keys {sorted(unexpected)[:3]}")
     except (RuntimeError, TypeError) as err:
         first = str(err).strip().splitlines()
         raise ParameterError(what, str(path), f"does not fit the model: {' '.join(first[:3])}") from None
     return model
+
+
+ROBUSTBENCH_DATASETS = ("cifar10",)        # RobustBench's data sets that are also the study's
+
+
+def _robustbench_zoo():
+    """RobustBench's model zoo (``robustbench.model_zoo``: the entries and their architectures).
+
+    Only the model zoo is imported: robustbench 1.1.1's top-level package imports ``pkg_resources``
+    (gone from setuptools >= 81) and ``autoattack`` (not on the package index; pyautoattack installs
+    ``pyautoattack``), neither of which building a model needs, so the package's ``__init__`` is
+    bypassed (and a later ``import robustbench`` runs it as usual)."""
+    if "robustbench.model_zoo.models" not in sys.modules:
+        spec = importlib.util.find_spec("robustbench")
+        if spec is None or not spec.submodule_search_locations:
+            raise ParameterError("--robustbench", None, "needs the optional extra: pip install -e '.[robustbench]'")
+        stub = "robustbench" not in sys.modules
+        if stub:
+            pkg = types.ModuleType("robustbench")
+            pkg.__path__, pkg.__spec__, pkg.__file__ = list(spec.submodule_search_locations), spec, spec.origin
+            sys.modules["robustbench"] = pkg
+        try:
+            importlib.import_module("robustbench.model_zoo.models")
+        except ImportError as err:
+            raise ParameterError("--robustbench", None, f"robustbench's model zoo cannot be imported: {err}") from None
+        finally:
+            if stub:
+                del sys.modules["robustbench"]
+    models = sys.modules["robustbench.model_zoo.models"]
+    enums = sys.modules["robustbench.model_zoo.enums"]
+    return models.model_dicts, enums.BenchmarkDataset, enums.ThreatModel
+
+
+def robustbench_model(name: str, threat_model: str = "Linf", dataset: str = "cifar10",
+                      model_dir: str | Path = "models") -> nn.Module:
+    """The RobustBench entry ``name`` (``threat_model``, ``dataset``) built by robustbench's model zoo, with
+    the weights of ``<model_dir>/<dataset>/<threat_model>/<name>.pt`` (RobustBench's own path; read with
+    ``weights_only=True``, a ``state_dict`` key and ``module.`` prefixes handled).  Nothing is downloaded:
+    a missing file says where it is expected."""
+    if dataset not in ROBUSTBENCH_DATASETS:
+        raise ParameterError("dataset", dataset, f"RobustBench entries are diagnosed on {list(ROBUSTBENCH_DATASETS)}")
+    zoo, Dataset, Threat = _robustbench_zoo()
+    threats = [t.value for t in Threat if t in zoo[Dataset(dataset)]]
+    if threat_model not in threats:
+        raise ParameterError("--threat-model", threat_model, f"must be one of {threats}")
+    entries = zoo[Dataset(dataset)][Threat(threat_model)]
+    if name not in entries:
+        close = difflib.get_close_matches(name, list(entries), n=3)
+        raise ParameterError("--robustbench", name, f"is not a {dataset} {threat_model} entry of RobustBench"
+                             + (f"; did you mean {', '.join(close)}?" if close else ""))
+    entry = entries[name]
+    if isinstance(entry.get("gdrive_id"), list):
+        raise ParameterError("--robustbench", name, "is an ensemble of several checkpoints: not supported here")
+    path = Path(model_dir) / Dataset(dataset).value / Threat(threat_model).value / f"{name}.pt"
+    if not path.exists():
+        raise ParameterError("--model-dir", str(model_dir), f"has no {path} (where RobustBench keeps this entry's "
+                             "checkpoint); nothing is downloaded: fetch it with robustbench.utils.load_model on a "
+                             "machine with internet, or copy it there")
+    model = entry["model"]()
+    return load_weights(model, path, what="--robustbench").eval()
 
 
 # the statistics models of the field are usually trained with (the study's own models see raw [0, 1] inputs)
