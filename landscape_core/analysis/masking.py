@@ -34,11 +34,8 @@ from ..core.spec import ParameterError, Spec, param
 from .dynamics import Health
 from .robustness import check_budget
 
-__all__ = ["MaskingSpec", "MaskingReport", "ModelFlags", "FLAGS", "masking_check", "masking_checks",
+__all__ = ["MaskingSpec", "MaskingReport", "ModelFlags", "masking_check", "masking_checks",
            "zero_gradient_fraction"]
-
-FLAGS = ("iterations", "square", "bounded", "zero_grad")
-
 
 @dataclass(frozen=True)
 class MaskingSpec(Spec):

@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.io import outputs_dir
 from ..core.spec import ParameterError, Spec, param
 from ..training import TrainSpec, get_or_train, is_complete, load_result, run_key, run_path
 from .scheduler import Record, job_state, slurm_states
@@ -444,8 +443,3 @@ def describe(todo: dict[str, tuple[TrainSpec, list[str]]], store: Path) -> list[
                      "epochs": spec.epochs, "passes": n,
                      "est. minutes": "?" if seconds is None else round(seconds / 60, 1), "for": ", ".join(names)})
     return rows
-
-
-def store_of(profile: str) -> Path:
-    return outputs_dir(profile, "runs", create=False)
-
