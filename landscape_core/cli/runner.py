@@ -350,6 +350,7 @@ def main(argv=None) -> int:
     p.add_argument("--time-min", type=int, default=240, help="time limit per job; a job reaching it is requeued")
     p.add_argument("--signal-delay", type=int, default=90,
                    help="slurm: seconds before the time limit that a job checkpoints and requeues")
+    p.add_argument("--max-requeues", type=int, default=3, help="slurm: time-outs a job may be requeued after")
     p.add_argument("--device", default="auto", help="torch device in a job: cpu, cuda or auto")
     p.add_argument("--threads", type=int, default=None, help="torch threads per job")
     p.add_argument("--notebooks", nargs="+", help="only the runs of these notebooks")

@@ -50,6 +50,8 @@ class ExecutorSpec(Spec):
     cpus: int = param(2, ge=1, doc="CPUs per job")
     mem_gb: float = param(16.0, gt=0.0, doc="memory per job (GB)")
     time_min: int = param(240, ge=1, doc="time limit of one job (minutes); a job that reaches it is requeued")
+    max_requeues: int = param(3, ge=0, doc="Slurm: time-outs a job may be requeued after (preemptions do not "
+                              "count; each requeue resumes from the run's last epoch)")
     signal_delay_s: int = param(90, ge=1, doc="Slurm: seconds before the time limit that a job is told to "
                                 "checkpoint and requeue (USR2; Slurm sends it up to 30 s earlier)")
     device: str = param("auto", choices=("cpu", "cuda", "auto"), doc="torch device inside a job")
@@ -171,7 +173,8 @@ class Item:
 
 def _executor(E: ExecutorSpec, folder: Path, after: list[str] = ()):
     import submitit
-    ex = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=E.executor)
+    extra = {"slurm_max_num_timeout": E.max_requeues} if E.executor == "slurm" else {}
+    ex = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=E.executor, **extra)
     kw = dict(timeout_min=int(E.time_min), gpus_per_node=E.gpus, cpus_per_task=E.cpus, mem_gb=E.mem_gb,
               name="landscape-run")
     if E.executor == "slurm":
