@@ -192,9 +192,8 @@ def test_status_reads_the_store_the_record_and_the_processes(tmp_path, capsys):
     E = runs.ExecutorSpec(executor="local", jobs=2, device="cpu", threads=1, time_min=10)
     out = runs.submit(_todo(bad, good), store, E, folder, poll_s=0.2, log=lambda *_: None)
     partial = _spec(epochs=3, seed=5)
-    get_or_run_partial = run_path(partial, store)
     from landscape_core.training.loop import train
-    train(partial, get_or_run_partial, stop_after_epochs=1)          # an interrupted run, never submitted
+    train(partial, run_path(partial, store), stop_after_epochs=1)          # an interrupted run, never submitted
     wanted = {**_todo(bad, good, other, partial)}
     rows = {r["run"]: r for r in runs.status(wanted, {}, store, folder)}
     assert rows[good.digest()]["state"] == "done" and rows[good.digest()]["job"] == out[1].job_id

@@ -111,19 +111,25 @@ def cost(spec: TrainSpec, store: Path) -> tuple[int, float | None]:
     return n, n * rates[len(rates) // 2]
 
 
+def _job_device(device: str, threads: int | None):
+    """Inside a job: torch's thread count set, and the torch device of ``device`` (cpu, cuda or auto)."""
+    import torch
+    from ..studies.base import NotebookParams
+    if threads:
+        torch.set_num_threads(threads)
+    return NotebookParams(device=device).torch_device()
+
+
 class TrainJob:
     """One job: train (or load, or resume) ``spec`` into ``store``.  submitit calls :meth:`checkpoint` at a
     time limit or preemption and requeues the job, which resumes from the run's last epoch."""
 
     def __call__(self, spec: dict, store: str, device: str = "auto", threads: int | None = None) -> tuple[str, bool]:
-        import torch
-        from ..studies.base import NotebookParams
-        if threads:
-            torch.set_num_threads(threads)
+        device = _job_device(device, threads)
         spec = TrainSpec.from_params(spec)
         at = _epoch(spec, Path(store))       # the job's log says where a requeued job resumed
         print(f"{run_key(spec)} {spec.label()}: " + (f"resuming at {at}" if at else "starting"), flush=True)
-        run = get_or_train(spec, Path(store), device=NotebookParams(device=device).torch_device())
+        run = get_or_train(spec, Path(store), device=device)
         print(f"{run.path.name}: " + ("trained" if run.trained else "found complete in the store"), flush=True)
         return run.path.name, run.trained
 
@@ -139,13 +145,9 @@ class CurveJob(TrainJob):
     Requeued like :class:`TrainJob`; a curve resumes from its ``last.pt``."""
 
     def __call__(self, P, store: str, device: str = "auto", threads: int | None = None) -> tuple[str, bool]:
-        import torch
-        from ..studies.base import NotebookParams
         from ..studies.connectivity import train_curves
         from ..studies.gradient_dynamics import zoo_data
-        if threads:
-            torch.set_num_threads(threads)
-        curves = train_curves(P, Path(store), device=NotebookParams(device=device).torch_device(), data=zoo_data(P.zoo))
+        curves = train_curves(P, Path(store), device=_job_device(device, threads), data=zoo_data(P.zoo))
         return " ".join(key for key, _ in curves.values()), any(trained for _, trained in curves.values())
 
 
@@ -240,8 +242,7 @@ def submit_items(items: list[Item], E: ExecutorSpec, folder: Path, *, wait: bool
                        job_id=str(getattr(job, "job_id", "")))
         if E.executor == "slurm" and not job.paths.result_pickle.exists():
             # submitit's job.result() would wait on sacct's state: build the cause here
-            o.error = failure_cause(RuntimeError(f"Job {job.job_id} has not produced any output "
-                                                f"(state: {ended.get(key, '?')})"), job.paths.stderr)
+            o.error = died(job.job_id, ended.get(key, "?"), job.paths.stderr)
             out.append(o)
             continue
         try:
@@ -330,6 +331,11 @@ def failure_cause(err: BaseException, stderr: Path | str | None = None, tail: in
     return "\n  ".join(why)
 
 
+def died(job_id: str, state: str, stderr: Path | str | None) -> str:
+    """:func:`failure_cause` of a job that ended without a result, from the scheduler's final state."""
+    return failure_cause(RuntimeError(f"Job {job_id} has not produced any output (state: {state})"), stderr)
+
+
 def missing(todo: dict[str, tuple[TrainSpec, list[str]]], store: Path) -> dict[str, tuple[TrainSpec, list[str]]]:
     return {k: v for k, v in todo.items() if not is_complete(v[0], store)}
 
@@ -398,8 +404,7 @@ def _cause(entry: dict, state: str) -> str:
     res = _job_result(entry)
     if res and res[0] == "error":
         return failure_cause(RuntimeError(str(res[1])))
-    return failure_cause(RuntimeError(f"Job {entry['job_id']} has not produced any output (state: {state})"),
-                         entry.get("stderr"))
+    return died(entry["job_id"], state, entry.get("stderr"))
 
 
 def status(wanted: dict[str, tuple[TrainSpec, list[str]]], curves: dict[str, object], store: Path,

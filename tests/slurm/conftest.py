@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import cluster  # noqa: E402
+from landscape_core.cli.scheduler import local_alive  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +33,7 @@ def slurm():
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = before
-        alive = [pid for pid in stopped if Path(f"/proc/{pid}").exists()
-                 and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"]
+        alive = [pid for pid in stopped if local_alive(pid)]
         assert not alive, f"Slurm daemons still running after the tests: {alive}"
         assert not cluster._slurmstepd_pids(c.folder), "job steps of the test Slurm still running"
         shutil.rmtree(folder, ignore_errors=True)
