@@ -1,6 +1,6 @@
-"""``python -m landscape_core ...``: the notebook runner (see :mod:`landscape_core.cli.runner`)."""
+"""``python -m landscape_core ...``: the notebook runner (see :mod:`landscape_core.cli.main`)."""
 import sys
 
-from .cli.runner import main
+from .cli.main import main
 
 sys.exit(main())

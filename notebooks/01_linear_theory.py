@@ -26,8 +26,8 @@ from landscape_core.core.io import save_figure
 from landscape_core.report import plots
 from landscape_core.report.claims import Claims, fmt, fmt_list
 from landscape_core.report.notebook import interact_or_draw, start
-from landscape_core.studies import linear_theory as linear
-from landscape_core.studies.linear_theory import LinearTheoryParams
+from landscape_core.studies import linear_model as linear
+from landscape_core.studies.linear_model import LinearTheoryParams
 
 _before = set(globals())
 

@@ -18,8 +18,9 @@ from landscape_core.report import plots, summaries, views
 from landscape_core.report.claims import Claims
 from landscape_core.core.io import save_figure
 from landscape_core.report.notebook import interact_or_draw, start
+from landscape_core.studies.base import zoo_data
 from landscape_core.studies.gradient_dynamics import (GradientDynamicsParams, late_gradients, train_task_zoos, train_zoo,
-                                                      width_sweep, zoo_data)
+                                                      width_sweep)
 
 _before = set(globals())
 

@@ -16,8 +16,8 @@ from landscape_core.core.io import save_figure
 from landscape_core.report import plots, summaries, tables
 from landscape_core.report.claims import Claims
 from landscape_core.report.notebook import interact_or_draw, start
-from landscape_core.studies import hessian
-from landscape_core.studies.gradient_dynamics import load_zoo, zoo_data
+from landscape_core.studies import curvature
+from landscape_core.studies.base import load_zoo, zoo_data
 
 _before = set(globals())
 
@@ -48,7 +48,7 @@ slq_runs = 1
 layer_steps = 5
 
 # %%
-P, out = start(hessian.HessianParams, globals(), _before)
+P, out = start(curvature.HessianParams, globals(), _before)
 claims = Claims(out.notebook, P.profile)
 Z = P.zoo
 train_split, test_split = data = zoo_data(Z)
@@ -63,7 +63,7 @@ print(summaries.health(zoo_runs.health))
 # ## Top eigenvalues, raw and normalised (Fig 3)
 
 # %%
-spectra = hessian.spectra(models, x, y, P)
+spectra = curvature.spectra(models, x, y, P)
 print(summaries.spectra_table(spectra))
 
 save_figure(plots.hessian_spectra(spectra), out.figure("fig3"))
@@ -96,7 +96,7 @@ claims.test("fig11", curves, zoo_runs.health)
 # `detail_examples` of the fixed set; normalised by the same random-parameter loss as the top-k.
 
 # %%
-detail = hessian.details(models, spectra, x, y, P)
+detail = curvature.details(models, spectra, x, y, P)
 tables.show([d.row() for d in detail.values()], out.table("hessian_detail"), decimals=3)
 save_figure(plots.spectral_densities(detail), out.figure("density"))
 
@@ -104,7 +104,7 @@ save_figure(plots.spectral_densities(detail), out.figure("density"))
 # ## The landscape along the top-2 eigenvectors (Fig 12)
 
 # %%
-scans = hessian.landscapes(models, spectra, x, y, P)
+scans = curvature.landscapes(models, spectra, x, y, P)
 print(summaries.landscape_summary(scans))
 save_figure(plots.eigen_landscapes(scans), out.figure("fig12"))
 
@@ -113,7 +113,7 @@ save_figure(plots.eigen_landscapes(scans), out.figure("fig12"))
 def draw_landscape(eps, direction, scale):
     """Interactive: the adversarial loss along one direction (eigenvector or filter-normalised random)."""
     n = P.landscape_examples
-    plots.line_scan(hessian.line_scan(models[eps], x[:n], y[:n], eps, Z, direction, spectra[eps].vectors[0], scale,
+    plots.line_scan(curvature.line_scan(models[eps], x[:n], y[:n], eps, Z, direction, spectra[eps].vectors[0], scale,
                                       P.points, P.seed), eps, direction)
 
 

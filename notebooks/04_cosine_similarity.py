@@ -16,7 +16,7 @@ from landscape_core.report import plots, summaries, tables, views
 from landscape_core.report.claims import Claims
 from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies import cosine
-from landscape_core.studies.gradient_dynamics import load_zoo, zoo_data
+from landscape_core.studies.base import load_zoo, zoo_data
 
 _before = set(globals())
 

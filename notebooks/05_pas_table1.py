@@ -134,7 +134,7 @@ print(f"{len(task_results)} other task(s)")
 # trained surrogate (the cosine run of another seed); "grid worst" is the per-example worst of the L-inf columns.
 
 # %%
-grid = pas.attack_grid(P, out.runs, device=dev, data=data)
+grid = pas.attack_grid(P, result.models, out.runs, device=dev, data=data)
 tables.show(grid, out.table("attack_grid"), decimals=1)
 
 # %% [markdown]
@@ -144,7 +144,7 @@ tables.show(grid, out.table("attack_grid"), decimals=1)
 # input gradient is exactly zero.
 
 # %%
-flags = pas.masking(P, out.runs, device=dev, data=data)
+flags = pas.masking(P, result.models, device=dev, data=data)
 tables.show([f.row() for f in flags], out.table("masking"), decimals=1)
 
 # %% [markdown]
@@ -167,7 +167,7 @@ for r in task_results:
     claims.test("table1", means, list(P.suite(r.task)), {**r.runs(None, "cosine"), **r.runs(None, "linear")},
                 label=r.task.name)
     claims.test("table1_ensemble", means, list(P.suite(r.task)), r.runs(), label=r.task.name)
-claims.test("grid_worst", pas.scheduler_means(grid, "grid worst"), warmups)
+claims.test("grid_worst", pas.scheduler_means(result.models, grid, "grid worst"), warmups)
 claims.test("no_masking", flags)
 claims.test("square_vs_white", rows, result.row_health)
 claims.test("apgd_vs_pgd", rows, result.row_health)

@@ -19,7 +19,7 @@ from landscape_core.report import plots, summaries, tables, views
 from landscape_core.report.claims import Claims
 from landscape_core.report.notebook import interact_or_draw, start
 from landscape_core.studies import connectivity
-from landscape_core.studies.gradient_dynamics import zoo_data
+from landscape_core.studies.base import zoo_data
 
 _before = set(globals())
 

@@ -21,8 +21,8 @@ from landscape_core.core.io import save_figure
 from landscape_core.report import plots, summaries, tables, views
 from landscape_core.report.claims import Claims, fmt
 from landscape_core.report.notebook import interact_or_draw, start
-from landscape_core.studies import lipschitz
-from landscape_core.studies.gradient_dynamics import load_zoo, zoo_data
+from landscape_core.studies import local_lipschitzness
+from landscape_core.studies.base import load_zoo, zoo_data
 
 _before = set(globals())
 
@@ -59,7 +59,7 @@ masking = {'n_examples': 20, 'iterations': (5, 20, 100), 'eps_factors': (1.0, 2.
            'zero_grad_max': 1.0, 'batch_size': 100, 'seed': 0}
 
 # %%
-P, out = start(lipschitz.LipschitzParams, globals(), _before)
+P, out = start(local_lipschitzness.LipschitzParams, globals(), _before)
 claims = Claims(out.notebook, P.profile)
 dev = P.torch_device()
 data = zoo_data(P.zoo)
@@ -71,7 +71,7 @@ print(f"methods: {P.training.arch}-{P.training.width}, {P.training.epochs} epoch
 # ## (a) Separation of the classes
 
 # %%
-seps = lipschitz.separations(P)
+seps = local_lipschitzness.separations(P)
 budgets = sorted(set(P.table_eps) | set(P.zoo.eps_list) - {0.0})
 tables.show([s.row(budgets) for s in seps], out.table("separation"), decimals=3)
 save_figure(plots.separation_histograms(seps, budgets), out.figure("separation"))
@@ -83,7 +83,8 @@ print(f"r = {r:.3f} on {seps[0].name}: budgets above r (no classifier can be bot
 # ## (b) Natural training, AT, TRADES and AT with a cosine warm-up
 
 # %%
-rows = lipschitz.method_table(P, out.runs, device=dev, data=data)
+models = local_lipschitzness.table_models(P, out.runs, device=dev, data=data)
+rows = local_lipschitzness.method_table(P, models, device=dev, data=data)
 tables.show([m.row() for m in rows], out.table("methods"), decimals=2)
 first = [m for m in rows if m.eps == P.table_eps[0]]
 
@@ -100,7 +101,7 @@ if P.interactive:
 # must still be broken by stronger attacks, not hide its gradients.
 
 # %%
-flags = lipschitz.masking(P, out.runs, device=dev, data=data)
+flags = local_lipschitzness.masking(P, models, device=dev, data=data)
 tables.show([f.row() for f in flags], out.table("masking"), decimals=1)
 
 # %% [markdown]
@@ -108,7 +109,7 @@ tables.show([f.row() for f in flags], out.table("masking"), decimals=1)
 # the same points, steps and step size:
 
 # %%
-gap = lipschitz.released_gap(P, out.runs, device=dev, data=data)
+gap = local_lipschitzness.released_gap(P, out.runs, device=dev, data=data)
 print(f"local Lipschitz (test), AT eps={P.table_eps[0]:g}: ascent {fmt(gap['ascent'])}, "
       f"released update {fmt(gap['released'])} (ratio {gap['released'] / gap['ascent']:.2f})")
 
@@ -118,7 +119,7 @@ print(f"local Lipschitz (test), AT eps={P.table_eps[0]:g}: ascent {fmt(gap['asce
 # %%
 zoo_runs = load_zoo(P.zoo, out.runs, device=dev, data=data)
 print(summaries.health(zoo_runs.health))
-zs = lipschitz.zoo_smoothness(zoo_runs.models(dev), zoo_runs.health, P, data, device=dev)
+zs = local_lipschitzness.zoo_smoothness(zoo_runs.models(dev), zoo_runs.health, P, data, device=dev)
 tables.show(zs.rows(), out.table("zoo"), decimals=3)
 save_figure(plots.smoothness_vs_eps(zs), out.figure("zoo"))
 

@@ -53,6 +53,8 @@ def test_the_notebooks_hold_no_claim_arithmetic_and_name_only_catalogue_rules():
             assert key in CATALOGUE, (nb.name, key)
     used = {k for nb in NOTEBOOKS.glob("[0-9][0-9]_*.py") for k in re.findall(r'claims\.test\("([a-z0-9_]+)"',
                                                                                nb.read_text())}
+    from landscape_core.report.diagnosis import RULES
+    used |= set(RULES)                                            # ... or by diagnose, on one model
     assert used == set(CATALOGUE), set(CATALOGUE) ^ used          # every rule is tested by some notebook
 
 
@@ -349,3 +351,16 @@ def test_claims_record_kind_source_and_the_regimes_verdict(tmp_path):
     assert "-- Evaluation checks (ours)" in text and "[FAILS] C1." in text
     with pytest.raises(KeyError, match="no claim rule 'tabel1'"):
         c.test("tabel1", means, ATTACKS)
+
+
+def test_diagnose_rules_count_a_model_from_outside_the_study_and_can_fail():
+    """``health`` None (diagnose: a model whose training is unknown) counts the row; the rules still fail."""
+    rule = CATALOGUE["transfer_vs_white"]
+    assert rule([{"PGD": 40.0, "transfer": 30.0}], None).holds
+    out = rule([{"PGD": 40.0, "transfer": 45.0}], None)
+    assert out.premise and not out.holds and "+5.00 points" in out.measured
+    assert not rule([{"PGD": 40.0}], None).premise                     # no surrogate: untestable
+    assert CATALOGUE["apgd_vs_pgd"]([{"APGD100-CE": 30.0, "PGD100": 35.0}], None).holds is False
+    assert CATALOGUE["deterministic"](0.0, False).holds
+    out = CATALOGUE["deterministic"](0.3, True, 4)
+    assert not out.holds and "EOT over 4 draws" in out.measured

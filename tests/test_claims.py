@@ -53,3 +53,25 @@ def test_table_and_summary_count_the_three_verdicts_and_the_two_kinds_apart(tmp_
     assert "  [holds] (check) Sec 4.2" in summary
     assert "test the plumbing, not the paper" in summary
     assert "plumbing" not in summarise(tmp_path, "quick")
+
+
+def test_one_loader_reads_old_claims_files_and_names_a_damaged_one(tmp_path):
+    """Files written before verdicts had three values (only ``holds``) and before checks had a ``kind``:
+    the summary and the report read them through the one loader; a damaged file is named."""
+    import pytest
+    from landscape_core.core.io import DamagedFile
+    from landscape_core.report.claims import load_claims
+    from landscape_core.report.html import build
+    old = {"notebook": "02_x", "profile": "smoke", "claims": [
+        {"claim": "Fig 1 kink", "measured": "1", "holds": True},
+        {"claim": "Fig 2 zero", "measured": "2", "holds": False}]}
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / "02_x.json").write_text(json.dumps(old))
+    loaded = load_claims(tmp_path / "claims" / "02_x.json")
+    assert [(c["verdict"], c["kind"]) for c in loaded["claims"]] == [("holds", "paper"), ("fails", "paper")]
+    assert "2 paper claims: 1 holds, 1 fails, 0 untestable" in summarise(tmp_path / "claims", "quick")
+    page = build(tmp_path, tmp_path / "runs", "old files").read_text()
+    assert "Fig 2 zero" in page and 'class="fails"' in page
+    (tmp_path / "claims" / "02_x.json").write_text('{"notebook": "02_x", "claims": [{"claim": 1}]}')
+    with pytest.raises(DamagedFile, match="02_x.json"):
+        summarise(tmp_path / "claims", "quick")

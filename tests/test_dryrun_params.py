@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from landscape_core.cli.dryrun import apply_override, dry_params
-from landscape_core.cli.runner import load_params, read_yaml
+from landscape_core.cli.params import load_params, read_yaml
 from landscape_core.core.io import repo_root
 from landscape_core.core.spec import ParameterError
 from landscape_core.studies import NOTEBOOKS
@@ -74,7 +74,7 @@ def test_a_sizes_file_naming_no_notebook_is_refused(tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv, fragment", [(["--notebooks", "05_pas_tabel1"], "--notebooks"),
                                              (["--profile", "quick"], "dry_run.yaml")])
 def test_a_rejected_dry_run_writes_nothing(tmp_path, argv, fragment, capsys):
-    from landscape_core.cli.runner import main
+    from landscape_core.cli.main import main
     keep = tmp_path / "scratch"
     assert main(["dry-run", "--keep", str(keep), *argv]) == 2
     assert fragment in capsys.readouterr().err and not keep.exists()

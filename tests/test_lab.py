@@ -9,7 +9,7 @@ import pytest
 from landscape_core.cli import lab
 from landscape_core.core.io import repo_root
 from landscape_core.report.notebook import INTERACTIVE_ENV, start
-from landscape_core.studies.linear_theory import LinearTheoryParams
+from landscape_core.studies.linear_model import LinearTheoryParams
 
 REFERENCE = repo_root() / "notebooks" / "04_cosine_similarity.ipynb"
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from landscape_core.cli import params as cli_params
 from landscape_core.cli import runner as nbk
+from landscape_core.cli.watch import ProgressWatcher
 from landscape_core.core.spec import Spec
 from landscape_core.report.notebook import interact_or_draw
 from landscape_core.studies import NOTEBOOKS
@@ -64,16 +66,16 @@ def test_bad_overrides_fail_before_compute(tmp_path, override, name, fragment):
 
 
 def test_overrides_are_read_as_yaml_and_win_over_the_file(tmp_path):
-    assert nbk.parse_overrides(["device=cuda", "seed=3", "eps_list=[0.0, 0.1]", "n_train="]) == \
+    assert cli_params.parse_overrides(["device=cuda", "seed=3", "eps_list=[0.0, 0.1]", "n_train="]) == \
         {"device": "cuda", "seed": 3, "eps_list": [0.0, 0.1], "n_train": None}
-    params = nbk.load_params("01_linear_theory", "quick", {"seed": 5})
+    params = cli_params.load_params("01_linear_theory", "quick", {"seed": 5})
     assert params["seed"] == 5 and params["profile"] == "quick"
 
 
 def test_committed_params_are_valid():
     for profile in ("smoke", "quick", "paper"):
         for name in NOTEBOOKS:
-            nbk.load_params(name, profile)
+            cli_params.load_params(name, profile)
 
 
 def test_every_notebook_has_a_spec_and_params():
@@ -119,7 +121,7 @@ def test_parameters_cell_holds_the_spec_defaults(name):
     class's default (papermill then knows every name, params/smoke/*.yaml is empty, and other
     notebooks can rebuild this one's training specs from the class)."""
     cell = _parameters_cell(ROOT / "notebooks" / f"{name}.py")
-    cls = nbk.spec_class(name)
+    cls = cli_params.spec_class(name)
     spec = cls()
     for key, value in cell.items():
         assert key in spec.names(), f"{name}: '{key}' is not a parameter"
@@ -139,13 +141,13 @@ def test_zoo_comes_from_notebook_02_and_cannot_be_set_elsewhere():
     from landscape_core.core.spec import ParameterError
     from landscape_core.studies import GradientDynamicsParams
     for profile in ("smoke", "quick", "paper"):
-        source = GradientDynamicsParams.from_params(nbk.load_params("02_gradient_dynamics", profile))
+        source = GradientDynamicsParams.from_params(cli_params.load_params("02_gradient_dynamics", profile))
         for name in ("03_hessian", "04_cosine_similarity", "06_connectivity"):
-            params = nbk.load_params(name, profile)
+            params = cli_params.load_params(name, profile)
             assert NOTEBOOKS[name].from_params(params).zoo == source.zoo()
     assert source.zoo().training.width == 16 and source.zoo().eps_list[-1] == 0.4      # paper: LeNet-16
     with pytest.raises(ParameterError, match="02_gradient_dynamics.yaml"):
-        nbk.load_params("03_hessian", "quick", {"zoo": {"eps_list": [0.0, 0.1]}})
+        cli_params.load_params("03_hessian", "quick", {"zoo": {"eps_list": [0.0, 0.1]}})
 
 
 def test_interactive_mode_builds_widgets_and_static_mode_draws_once():
@@ -207,15 +209,15 @@ def test_the_yaml_hint_is_only_for_numbers():
 def test_constraints_between_parameters_and_the_device_are_checked_before_any_kernel():
     from landscape_core.core.spec import ParameterError as PE
     with pytest.raises(PE, match="'first_n' = 100000.*must be <= 12"):       # 600 images / 100, 2 epochs
-        nbk.load_params("02_gradient_dynamics", "smoke", {"first_n": 100000})
+        cli_params.load_params("02_gradient_dynamics", "smoke", {"first_n": 100000})
     with pytest.raises(PE, match="'n_train' = 5000.*<= 4000"):
-        nbk.load_params("02_gradient_dynamics", "smoke", {"training": {"n_train": 5000}})
+        cli_params.load_params("02_gradient_dynamics", "smoke", {"training": {"n_train": 5000}})
     with pytest.raises(PE, match="'landscape_examples'"):
-        nbk.load_params("03_hessian", "smoke", {"landscape_examples": 200})
+        cli_params.load_params("03_hessian", "smoke", {"landscape_examples": 200})
     import torch
     if not torch.cuda.is_available():
         with pytest.raises(PE, match="'device' = 'cuda'.*CUDA is not available"):
-            nbk.load_params("01_linear_theory", "smoke", {"device": "cuda"})
+            cli_params.load_params("01_linear_theory", "smoke", {"device": "cuda"})
 
 
 def test_invalid_params_remove_everything_their_notebook_made(tmp_path):
@@ -287,7 +289,7 @@ def test_progress_events_reach_the_console_not_the_notebook(tmp_path, capsys):
     from landscape_core.core import progress
     timings = tmp_path / ".timings.json"
     timings.write_text(json.dumps({"nb": 100.0}))
-    with nbk.ProgressWatcher("[quick] nb", timings, "nb", min_interval=0.0):
+    with ProgressWatcher("[quick] nb", timings, "nb", min_interval=0.0):
         progress.report("train lenet-4 eps 0.3: started")
         progress.report("train lenet-4 eps 0.3: epoch 1/10, 3 s per epoch, ~27 s left in this run")
         import time
@@ -300,13 +302,13 @@ def test_progress_events_reach_the_console_not_the_notebook(tmp_path, capsys):
 
 def test_overrides_target_one_notebook_or_a_section():
     items = ["01.sgd_lr=0.2", "seed=3", "02.training.width=8", "02_gradient_dynamics.first_n=10"]
-    assert nbk.parse_overrides(items, "01_linear_theory") == {"sgd_lr": 0.2, "seed": 3}
-    assert nbk.parse_overrides(items, "02_gradient_dynamics") == {"seed": 3, "training": {"width": 8}, "first_n": 10}
-    assert nbk.parse_overrides(items, "05_pas_table1") == {"seed": 3}
+    assert cli_params.parse_overrides(items, "01_linear_theory") == {"sgd_lr": 0.2, "seed": 3}
+    assert cli_params.parse_overrides(items, "02_gradient_dynamics") == {"seed": 3, "training": {"width": 8}, "first_n": 10}
+    assert cli_params.parse_overrides(items, "05_pas_table1") == {"seed": 3}
     from landscape_core.core.spec import ParameterError as PE
     with pytest.raises(PE, match="names no notebook"):
-        nbk.parse_overrides(["09.seed=1"])
-    params = nbk.load_params("02_gradient_dynamics", "quick", {"training": {"width": 8}})
+        cli_params.parse_overrides(["09.seed=1"])
+    params = cli_params.load_params("02_gradient_dynamics", "quick", {"training": {"width": 8}})
     assert params["training"]["width"] == 8 and params["training"]["epochs"] == 10      # the file's section kept
 
 

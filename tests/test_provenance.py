@@ -3,7 +3,7 @@ import json
 
 import torch
 
-from landscape_core.cli.runner import main
+from landscape_core.cli.main import main
 from landscape_core.core.machine import describe, mixed, numerics
 from landscape_core.studies.base import TrainingParams
 from landscape_core.training import get_or_train

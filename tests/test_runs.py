@@ -10,7 +10,8 @@ import torch
 pytest.importorskip("submitit")
 
 from landscape_core.cli import runs  # noqa: E402
-from landscape_core.cli.runner import load_params, main, spec_class  # noqa: E402
+from landscape_core.cli.main import main  # noqa: E402
+from landscape_core.cli.params import load_params, spec_class  # noqa: E402
 from landscape_core.core.io import load_checkpoint  # noqa: E402
 from landscape_core.studies.base import TrainingParams  # noqa: E402
 from landscape_core.training import get_or_train, is_complete, run_path  # noqa: E402

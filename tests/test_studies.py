@@ -13,7 +13,7 @@ from landscape_core.core.spec import ParameterError
 from landscape_core.data import DatasetSpec, Split, load_data
 from landscape_core.models import ModelSpec, build_model
 from landscape_core.studies import GradientDynamicsParams, PASParams, TrainingParams, ZooParams
-from landscape_core.studies import connectivity, cosine, hessian, pas
+from landscape_core.studies import connectivity, cosine, curvature, pas
 from landscape_core.training.schedules import ScheduleSpec, schedule_value
 from landscape_core.training.store import get_or_train, run_key
 
@@ -204,7 +204,7 @@ def test_spectrum_is_that_of_the_fixed_adversarial_set(tiny_run):
     Z, run, data, _ = tiny_run
     x, y = data[0].x[:40], data[0].y[:40]
     model = run.model()
-    s = hessian.spectrum(model, x, y, 0.2, Z, k=3, n_random=2, seed=0)
+    s = curvature.spectrum(model, x, y, 0.2, Z.attack(0.2), k=3, n_random=2, seed=0)
     assert s.values.shape == (3,) and np.all(np.diff(s.values) <= 1e-9)
     # the pairs are eigenpairs of the Hessian at the FIXED adversarial examples (the zoo's PGD at eps 0.2,
     # generator seeded with the seed), and not of the clean loss's Hessian
@@ -219,7 +219,7 @@ def test_spectrum_is_that_of_the_fixed_adversarial_set(tiny_run):
         assert (hvp(model, x, y, v) - lam * v).norm() > 0.1 * abs(lam)
     with torch.no_grad():
         assert s.adv_loss == pytest.approx(torch.nn.functional.cross_entropy(model(x_adv), y).item(), rel=1e-5)
-    again = hessian.spectrum(run.model(), x, y, 0.2, Z, k=3, n_random=2, seed=0)
+    again = curvature.spectrum(run.model(), x, y, 0.2, Z.attack(0.2), k=3, n_random=2, seed=0)
     assert np.allclose(s.values, again.values, rtol=1e-6)                         # deterministic
 
 
@@ -227,7 +227,7 @@ def test_similarity_compares_eigenvector_and_random(tiny_run):
     Z, run, data, _ = tiny_run
     x, y = data[0].x[:30], data[0].y[:30]
     model = run.model()
-    res = cosine.similarity(model, x, y, x, y, 0.2, Z, a_values=(0.0, 0.5), repeats=1, seed=0)
+    res = cosine.similarity(model, x, y, x, y, Z.attack(0.2), a_values=(0.0, 0.5), repeats=1, seed=0)
     assert set(res) == set(cosine.DIRECTIONS)
     # a = 0 by hand: two runs of the zoo's PGD at eps 0.2 on the model itself with the recorded seeds
     from landscape_core.analysis.similarity import perturbation_cosine

@@ -11,7 +11,7 @@ import yaml
 
 from landscape_core.analysis.dynamics import epoch_means
 from landscape_core.cli.params import load_params, per_task, task_names
-from landscape_core.cli.runner import main
+from landscape_core.cli.main import main
 from landscape_core.core.io import output_parts, outputs_root, repo_root
 from landscape_core.core.spec import ParameterError
 from landscape_core.report.claims import part_label, summarise

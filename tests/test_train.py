@@ -51,8 +51,8 @@ def test_probes_are_recorded_per_batch(tmp_path, data):
     # the first batch by hand (eps = 0 there: clean inputs): the initial weights, the first batch of the
     # seeded shuffle, loss, error and gradient norm before the step
     from landscape_core.data import batches
-    from landscape_core.training.loop import build_model
-    model = build_model(spec)
+    from landscape_core.training.loop import initial_model
+    model = initial_model(spec)
     init = torch.load(tmp_path / "init.pt", weights_only=True)["model"]
     assert all(torch.equal(v, init[k]) for k, v in model.state_dict().items())   # init.pt is the seeded init
     xb, yb = next(batches(data[0].x, data[0].y, 40, generator=torch.Generator().manual_seed(spec.seed)))
@@ -70,8 +70,8 @@ def test_probes_are_recorded_per_batch(tmp_path, data):
 
 def test_dead_layer_probe_sees_a_dead_network(tmp_path, data):
     spec = tiny(attack=AttackSpec(name="none", eps=0.0), epochs=1, snapshots=())
-    from landscape_core.training.loop import DeadLayerProbe, build_model
-    model = build_model(spec)
+    from landscape_core.training.loop import DeadLayerProbe, initial_model
+    model = initial_model(spec)
     with torch.no_grad():
         model.fc1.bias.fill_(-1e3)                     # every pre-activation of relu3 negative
     probe = DeadLayerProbe(model)

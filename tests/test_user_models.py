@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from landscape_core.cli.runner import main
+from landscape_core.cli.main import main
 from landscape_core.core.spec import ParameterError
 from landscape_core.studies.user_models import (check_model, factory_model, load_weights, parse_normalization,
                                                 with_normalization)
@@ -122,7 +122,7 @@ def test_a_bad_model_from_the_command_line_writes_nothing(factories, capsys):
 
 def test_a_randomised_model_is_diagnosed_through_eot(factories):
     """fra31/auto-attack #15, #56: a randomised defence is attacked through the mean probability of its draws."""
-    from landscape_core.report.diagnosis import diagnose
+    from landscape_core.report.diagnosis import checks, diagnose
     from landscape_core.studies.diagnose import DiagnoseParams
     small = {"eps": 0.1, "n_test": 20, "pgd_steps": 2, "pgd100_steps": 2, "apgd_steps": 2, "square_queries": 5,
              "attack_grid": {"steps": 2, "restarts": 2, "l2_eps": [1.0], "l2_steps": 2},
@@ -130,10 +130,11 @@ def test_a_randomised_model_is_diagnosed_through_eot(factories):
              "hessian_examples": 10, "hessian_batches": 1, "k": 1, "n_random": 1, "trace_samples": 2, "slq_steps": 3,
              "layer_steps": 2, "cosine_examples": 10, "repeats": 1, "lipschitz_steps": 1, "eot_draws": 4}
     d, _ = diagnose(factory_model("user_nets:randomised"), DiagnoseParams.from_params(small), factories / "eot")
-    first = d.checks()[0]
-    assert d.eot_draws == 4 and first["verdict"] == "fails" and "EOT over 4 draws" in first["measured"]
+    first = checks(d)[0]
+    assert d.eot_draws == 4 and first.key == "deterministic" and first.verdict == "fails"
+    assert "EOT over 4 draws" in first.measured
     d, _ = diagnose(factory_model("user_nets:net"), DiagnoseParams.from_params(small), factories / "plain")
-    assert d.eot_draws == 1 and d.checks()[0]["verdict"] == "holds"
+    assert d.eot_draws == 1 and checks(d)[0].verdict == "holds"
 
 
 def test_the_page_sets_the_model_beside_the_studys_models_at_its_budget(factories):
@@ -234,6 +235,7 @@ def test_the_transfer_column_attacks_through_the_surrogate(factories, capsys):
     """The transfer column (reviewer 1's, in 05): the training attack computed on ``--surrogate``, the model
     only queried.  A surrogate that is the model itself makes it the white-box PGD column; a constant
     surrogate (no gradient) cannot beat the clean error by much."""
+    from landscape_core.report.diagnosis import checks
     from landscape_core.studies.diagnose import DiagnoseParams, diagnose_model
     small = {"eps": 0.1, "n_test": 20, "pgd_steps": 2, "pgd100_steps": 2, "apgd_steps": 2, "square_queries": 5,
              "attack_grid": {"steps": 2, "restarts": 2, "l2_eps": [1.0], "l2_steps": 2},
@@ -243,7 +245,7 @@ def test_the_transfer_column_attacks_through_the_surrogate(factories, capsys):
     P = DiagnoseParams.from_params(small)
     d = diagnose_model(factory_model("user_nets:net"), P, surrogate=factory_model("user_nets:net"))
     assert "transfer" in d.grid and d.grid["transfer"] == pytest.approx(d.suite["PGD"], abs=10.0)
-    assert any(c["claim"].startswith("a transfer attack") for c in d.checks())
+    assert {c.key: c.verdict for c in checks(d)}["transfer_vs_white"] != "untestable"
     flat = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     nn.init.zeros_(flat[1].weight)
     nn.init.zeros_(flat[1].bias)

@@ -14,7 +14,7 @@ from landscape_core.analysis.similarity import SimilarityResult  # noqa: E402
 from landscape_core.core.spec import ParameterError  # noqa: E402
 from landscape_core.report import plots, views  # noqa: E402
 from landscape_core.studies.connectivity import Connection  # noqa: E402
-from landscape_core.studies.lipschitz import MethodResult  # noqa: E402
+from landscape_core.studies.local_lipschitzness import MethodResult  # noqa: E402
 
 def _drawn(view, **kw) -> tuple:
     """What ``view`` draws (plt.show is a no-op under Agg): every line's data, every bar's height and every

@@ -8,7 +8,6 @@ the training, the attack and the seed), so notebooks reuse it and an interrupted
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from ..core.io import DamagedFile, load_checkpoint, load_json, save_checkpoint, 
 from ..core.machine import numerics
 from ..core.spec import ParameterError, Spec, param
 from ..data import batches
-from ..training import OPTIMIZERS, get_or_run, make_optimizer
+from ..training import OPTIMIZERS, EpochTrainer, get_or_run, make_optimizer, run_epochs
 from ..training.store import damaged
 from .curves import BezierCurve
 
@@ -32,7 +31,10 @@ __all__ = ["CurveTrainSpec", "train_curve", "CurveRunSpec", "CurveRun", "get_or_
 
 @dataclass(frozen=True)
 class CurveTrainSpec(Spec):
-    """Curve training; clean or adversarial is decided by whether :func:`train_curve` gets an attack."""
+    """Curve training; clean or adversarial is decided by whether :func:`train_curve` gets an attack.
+
+    ``lr_milestones`` are EPOCHS here, where :class:`~landscape_core.training.TrainSpec`'s are fractions
+    of a period: the name stays, as it is part of every stored curve's run key."""
 
     epochs: int = param(10, ge=1, doc="passes over the training set")
     batch_size: int = param(128, ge=1, doc="mini-batch size; one t ~ U(0,1) per mini-batch")
@@ -42,7 +44,8 @@ class CurveTrainSpec(Spec):
     optimizer: str = param("sgd", choices=OPTIMIZERS)
     n_bends: int = param(1, ge=1, doc="interior control points (1: quadratic curve)")
     seed: int = param(0, ge=0, doc="seed of the generator when train_curve gets none")
-    lr_milestones: tuple[int, ...] = param((), each=dict(ge=1), doc="epochs at which lr *= lr_gamma")
+    lr_milestones: tuple[int, ...] = param((), each=dict(ge=1),
+                                           doc="EPOCHS at which lr *= lr_gamma (TrainSpec's are fractions)")
     lr_gamma: float = param(0.1, gt=0.0, le=1.0, doc="learning-rate factor at each milestone")
 
     def lr_at(self, epoch: int) -> float:
@@ -60,8 +63,9 @@ def train_curve(curve: BezierCurve, x: Tensor, y: Tensor, spec: CurveTrainSpec,
     + weight_decay/2 ||phi(t)||^2.  The curve runs in train mode (BatchNorm on batch statistics, its
     running statistics in ``curve.bn_state``).  With ``checkpoint_path``, a checkpoint is written
     atomically after every epoch and an existing one is resumed from (same result as an uninterrupted
-    run, bitwise on CPU); a checkpoint of another spec (other than ``epochs``) or other end points is
-    an error.  History: ``epoch``, ``lr``, ``loss`` (mean CE without the decay term), ``err``.
+    run, bitwise on CPU; :func:`~landscape_core.training.run_epochs`); a checkpoint of another spec
+    (other than ``epochs``) or other end points is an error.  History: ``epoch``, ``lr``, ``loss``
+    (mean CE without the decay term), ``err``.
     """
     if not isinstance(spec, CurveTrainSpec):
         raise TypeError("spec must be a CurveTrainSpec")
@@ -71,61 +75,77 @@ def train_curve(curve: BezierCurve, x: Tensor, y: Tensor, spec: CurveTrainSpec,
         raise ValueError(f"x and y must be non-empty and of one length, got {len(x)} and {len(y)}")
     if generator is None:
         generator = torch.Generator().manual_seed(spec.seed)
-    device = curve.controls.device
-    optimizer = make_optimizer(spec.optimizer, [curve.controls], spec.lr, spec.momentum, 0.0)
-    history: dict[str, list] = {"epoch": [], "lr": [], "loss": [], "err": []}
-    first_epoch = 0
-    path = Path(checkpoint_path) if checkpoint_path is not None else None
-    if path is not None and path.exists():
-        try:
-            first_epoch, history = _resume(path, curve, optimizer, generator, spec)
-        except DamagedFile as err:
-            warnings.warn(f"{err}; the curve restarts from its first epoch", stacklevel=2)
-            path.unlink()
+    trainer = _CurveTrainer(curve, x, y, spec, attack, generator, checkpoint_path, progress)
+    run_epochs(trainer, spec.epochs, checkpoint_path, what="curve", map_location=curve.controls.device)
+    return trainer.history
 
-    curve.train()
-    n = len(x)
-    for epoch in tqdm(range(first_epoch, spec.epochs), desc="curve", disable=not progress):
-        lr = spec.lr_at(epoch)
-        for group in optimizer.param_groups:
+
+class _CurveTrainer(EpochTrainer):
+    """The state of one :func:`train_curve` call: the curve, its optimiser, the generator, the history."""
+
+    def __init__(self, curve: BezierCurve, x: Tensor, y: Tensor, spec: CurveTrainSpec, attack: AttackLike | None,
+                 generator: torch.Generator, path: str | Path | None, progress: bool):
+        self.curve, self.x, self.y, self.spec, self.attack, self.generator = curve, x, y, spec, attack, generator
+        self.path, self.progress, self.bar = path, progress, None
+        self.optimizer = make_optimizer(spec.optimizer, [curve.controls], spec.lr, spec.momentum, 0.0)
+        self.history: dict[str, list] = {"epoch": [], "lr": [], "loss": [], "err": []}
+
+    def state(self) -> dict:
+        return {"curve": self.curve.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(), "history": self.history, "spec": self.spec.to_dict()}
+
+    def load(self, state: dict) -> None:
+        saved = {k: v for k, v in state["spec"].items() if k != "epochs"}
+        wanted = {k: v for k, v in self.spec.to_dict().items() if k != "epochs"}
+        if saved != wanted:
+            raise ValueError(f"checkpoint {self.path} was written for another spec: {saved} != {wanted}")
+        curve = state["curve"]
+        if not (torch.equal(curve["start"], self.curve.start) and torch.equal(curve["end"], self.curve.end)):
+            raise ValueError(f"checkpoint {self.path} belongs to a curve between other end points")
+        self.curve.load_state_dict(curve)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"].to("cpu"))
+        self.history = {k: list(v) for k, v in state["history"].items()}
+
+    def begin(self, start: int, end: int) -> None:
+        self.curve.train()
+        self.bar = tqdm(total=end - start, desc="curve", disable=not self.progress)
+
+    def epoch(self, epoch: int) -> bool:
+        lr = self.spec.lr_at(epoch)
+        for group in self.optimizer.param_groups:
             group["lr"] = lr
         loss_sum, wrong = 0.0, 0
-        for xb, yb in batches(x, y, spec.batch_size, generator=generator):
+        device = self.curve.controls.device
+        for xb, yb in batches(self.x, self.y, self.spec.batch_size, generator=self.generator):
             xb, yb = xb.to(device), yb.to(device)
-            t = torch.rand((), generator=generator, device=generator.device).item()
-            if attack is not None:
-                xb = attack(curve.at(t), xb, yb, generator).detach()
-            flat = curve.point_flat(t)
-            logits = curve.forward_flat(xb, flat)  # train mode, whatever mode the attack left the base in
-            ce = F.cross_entropy(logits, yb)
-            loss = (ce + 0.5 * spec.weight_decay * flat.pow(2).sum()) if spec.weight_decay else ce
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            ce, logits = self.step(xb, yb)
             loss_sum += ce.item() * len(yb)
             wrong += (logits.argmax(1) != yb).sum().item()
+        n = len(self.x)
         for key, value in (("epoch", epoch + 1), ("lr", lr), ("loss", loss_sum / n), ("err", wrong / n)):
-            history[key].append(value)
-        if path is not None:
-            save_checkpoint(path, {"curve": curve.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "epoch": epoch + 1, "generator": generator.get_state(),
-                                   "history": history, "spec": spec.to_dict()})
-    return history
+            self.history[key].append(value)
+        self.bar.update(1)
+        return True
 
+    def step(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        """One step at a t ~ U(0, 1): the cross-entropy (without the decay) and the logits."""
+        curve, generator = self.curve, self.generator
+        t = torch.rand((), generator=generator, device=generator.device).item()
+        if self.attack is not None:
+            xb = self.attack(curve.at(t), xb, yb, generator).detach()
+        flat = curve.point_flat(t)
+        logits = curve.forward_flat(xb, flat)  # train mode, whatever mode the attack left the base in
+        ce = F.cross_entropy(logits, yb)
+        loss = (ce + 0.5 * self.spec.weight_decay * flat.pow(2).sum()) if self.spec.weight_decay else ce
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return ce, logits
 
-def _resume(path: Path, curve: BezierCurve, optimizer, generator, spec: CurveTrainSpec):
-    ckpt = load_checkpoint(path, map_location=curve.controls.device)
-    saved = {k: v for k, v in ckpt["spec"].items() if k != "epochs"}
-    wanted = {k: v for k, v in spec.to_dict().items() if k != "epochs"}
-    if saved != wanted:
-        raise ValueError(f"checkpoint {path} was written for another spec: {saved} != {wanted}")
-    state = ckpt["curve"]
-    if not (torch.equal(state["start"], curve.start) and torch.equal(state["end"], curve.end)):
-        raise ValueError(f"checkpoint {path} belongs to a curve between other end points")
-    curve.load_state_dict(state)
-    optimizer.load_state_dict(ckpt["optimizer"])
-    generator.set_state(ckpt["generator"].to("cpu"))
-    return int(ckpt["epoch"]), {k: list(v) for k, v in ckpt["history"].items()}
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 # --- curve runs in the run store -----------------------------------------------------------------

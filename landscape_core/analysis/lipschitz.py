@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attacks.steps import _project, _rand
+from ..attacks import LinfStep, ascend, draw
 from ..core.batching import batch_slices
 from ..core.modes import frozen, model_mode
 from ..core.spec import ParameterError
@@ -82,6 +82,26 @@ def _ratio(model, x, fx, x_adv) -> torch.Tensor:
     return num / den
 
 
+def _lipschitz_batch(model: nn.Module, xb: torch.Tensor, eps: float, steps: int, step_size: float, variant: str,
+                     generator: torch.Generator) -> torch.Tensor:
+    """The estimate of :func:`local_lipschitz` for one batch, on the model's device."""
+    with torch.no_grad():
+        fx = model(xb)
+    met = []            # the ascent keeps the largest ratio met at any step: each is a lower bound
+
+    def objective(z):
+        ratio = _ratio(model, xb, fx, z)
+        met.append(ratio.detach())
+        return ratio if variant == "ascent" else -ratio         # the released code descends the ratio
+
+    step = LinfStep(xb, torch.full((len(xb),), float(eps), device=xb.device), step_size)
+    start = step.clamp(xb + step.project(0.001 * draw(xb.shape, generator, xb, normal=True)))
+    x_adv = ascend(objective, start, step, steps)
+    with torch.no_grad():
+        last = _ratio(model, xb, fx, x_adv)
+    return last if variant == "released" else torch.stack([*met, last]).amax(0)
+
+
 def local_lipschitz(model: nn.Module, x: torch.Tensor, eps: float, *, steps: int = 10, step_size: float = 0.003,
                     variant: str = "ascent", batch_size: int = 100,
                     generator: torch.Generator | None = None) -> torch.Tensor:
@@ -97,25 +117,7 @@ def local_lipschitz(model: nn.Module, x: torch.Tensor, eps: float, *, steps: int
     device = next(model.parameters()).device
     if generator is None:
         generator = torch.Generator().manual_seed(0)
-    sign = 1.0 if variant == "ascent" else -1.0
-    out = []
     with model_mode(model, "eval"), frozen(model):
-        for s in batch_slices(len(x), batch_size):
-            xb = x[s].to(device)
-            eps_v = torch.full((len(xb),), float(eps), device=device)
-            with torch.no_grad():
-                fx = model(xb)
-            x_adv = (xb + _project(0.001 * _rand(xb.shape, generator, xb, normal=True), eps_v, "linf")).clamp(0, 1)
-            best = None         # the ascent keeps the largest ratio met at any step: each is a lower bound
-            for _ in range(steps):
-                x_in = x_adv.detach().requires_grad_(True)
-                with torch.enable_grad():
-                    ratio = _ratio(model, xb, fx, x_in)
-                    (grad,) = torch.autograd.grad(ratio.sum(), x_in)
-                if variant == "ascent":
-                    best = ratio.detach() if best is None else torch.maximum(best, ratio.detach())
-                x_adv = (xb + _project(x_in.detach() + sign * step_size * grad.sign() - xb, eps_v, "linf")).clamp(0, 1)
-            with torch.no_grad():
-                last = _ratio(model, xb, fx, x_adv)
-            out.append((last if best is None else torch.maximum(best, last)).cpu())
+        out = [_lipschitz_batch(model, x[s].to(device), eps, steps, step_size, variant, generator).cpu()
+               for s in batch_slices(len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0)

@@ -139,11 +139,11 @@ class ModelFlags:
 
     label: str
     report: MaskingReport | None          # None: not checked, the model did not train
-    health: Health
+    health: Health | None                 # None: a model from outside the study (diagnose), checked
 
     def row(self) -> dict:
         checked = self.report.row() if self.report else {"flags": "not checked: did not train"}
-        return {"model": self.label, **checked, "end of training": self.health.state()}
+        return {"model": self.label, **checked, "end of training": self.health.state() if self.health else "unknown"}
 
 
 def masking_checks(models: dict[str, tuple[nn.Module, Health]], x: Tensor, y: Tensor, eps: float,

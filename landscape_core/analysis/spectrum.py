@@ -1,7 +1,7 @@
 """The Hessian beyond its top eigenvalues: trace, spectral density and per-layer sharpness (PyHessian's set).
 
-All three use only Hessian-vector products of a symmetric operator (:func:`~.hessian.hvp` on a fixed
-set, as for the top eigenvalues of :mod:`.hessian`):
+All three use only Hessian-vector products of a symmetric operator (:func:`~.hessian.hvp_matvec` on a
+fixed set, as for the top eigenvalues of :mod:`.hessian`):
 
 * :func:`hutchinson_trace` - Hutchinson's estimator ``tr(H) = E[v^T H v]`` over Rademacher vectors
   ``v`` (entries +-1), with its standard error;
@@ -26,7 +26,7 @@ from torch import nn
 
 from ..core.params import trainable_parameters
 from ..core.spec import ParameterError
-from .hessian import hvp, top_eigenpairs
+from .hessian import hvp_matvec
 
 __all__ = ["rademacher", "lanczos", "hutchinson_trace", "TraceEstimate", "SpectralDensity", "slq_density",
            "layer_blocks", "layer_top_eigenvalues", "HessianSpectrum"]
@@ -164,22 +164,18 @@ def layer_top_eigenvalues(matvec: MatVec, blocks: dict[str, slice], n: int, step
 
 class HessianSpectrum:
     """The Hessian of the mean cross-entropy of ``model`` on a FIXED set ``(x, y)`` (eval mode), through
-    exact HVPs: :meth:`eigenvalues`, :meth:`trace`, :meth:`density` and :meth:`layers`."""
+    exact HVPs, every one through :meth:`matvec`: :meth:`trace`, :meth:`density` and :meth:`layers`."""
 
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500, seed: int = 0):
-        self.model, self.x, self.y, self.batch_size = model, x, y, batch_size
+        self.model = model
         self.n = sum(p.numel() for p in trainable_parameters(model))
         self.generator = torch.Generator().manual_seed(seed)
+        self._hvp = hvp_matvec(model, x, y, batch_size)
         self.n_hvp = 0                       # products computed so far (each a pass over the set)
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
         self.n_hvp += 1
-        t = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32).reshape(-1))
-        return hvp(self.model, self.x, self.y, t, self.batch_size).double().cpu().numpy()
-
-    def eigenvalues(self, k: int = 1, tol: float = 1e-2) -> np.ndarray:
-        return top_eigenpairs(self.model, self.x, self.y, k=k, tol=tol, batch_size=self.batch_size,
-                              generator=self.generator).values
+        return self._hvp(v)
 
     def trace(self, samples: int = 50) -> TraceEstimate:
         return hutchinson_trace(self.matvec, self.n, samples, self.generator)

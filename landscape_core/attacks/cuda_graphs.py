@@ -1,4 +1,4 @@
-"""CUDA graphs for the PGD step.
+"""CUDA graphs for the PGD step (:func:`.steps.ascent_step` on the cross-entropy).
 
 On a GPU, small models (the paper's MNIST LeNet) are bound by kernel-launch overhead, not by the GPU:
 one PGD step of LeNet-16 at batch 100 launches ~40 kernels that each run for microseconds.  A step
@@ -15,7 +15,7 @@ import weakref
 import torch
 from torch import nn
 
-from .steps import bcast, pgd_step
+from .steps import ascent_step, cross_entropy, step_for
 
 _GRAPHS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
 _MAX_GRAPHS_PER_MODEL = 8
@@ -29,10 +29,11 @@ class _GraphedStep:
     """One PGD step (input gradient, ascent, projection, box) captured as a CUDA graph."""
 
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, clamp):
-        self.model, self.norm, self.clamp = model, norm, clamp      # model: only while capturing
+        self.model = model                                          # only while capturing
         self.x, self.y, self.x_adv = x.detach().clone(), y.detach().clone(), x.detach().clone()
         self.eps = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         self.step = torch.zeros_like(self.eps)
+        self.stepper = step_for(norm)(self.x, self.eps, self.step, clamp)     # bound to the static buffers
         side = torch.cuda.Stream(device=x.device)
         side.wait_stream(torch.cuda.current_stream(x.device))
         with torch.cuda.stream(side):       # warm-up off the capture stream, as CUDA graphs require
@@ -45,8 +46,7 @@ class _GraphedStep:
         self.model = None   # the cache is keyed weakly by the model: hold no reference to it
 
     def _step(self) -> None:
-        new = pgd_step(self.model, self.x, self.y, self.x_adv, bcast(self.step, self.x), self.eps, self.norm,
-                        self.clamp)
+        new = ascent_step(cross_entropy(self.model, self.y), self.x_adv, self.stepper)
         with torch.no_grad():
             self.x_adv.copy_(new)
 

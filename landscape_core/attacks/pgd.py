@@ -24,9 +24,22 @@ from ..core.modes import frozen, model_mode
 from ..core.spec import ParameterError
 from .base import Attack, AttackSpec, register
 from .cuda_graphs import graphed_step
-from .steps import NORMS, RANDOM_STARTS, bcast, per_sample, pgd_step, start_point
+from .steps import NORMS, RANDOM_STARTS, ascend, bcast, cross_entropy, per_sample, step_for
 
 __all__ = ["pgd", "fgsm", "NoAttack", "FGSM", "PGD"]
+
+
+def _check(norm: str, random_start: str, steps, restarts, step_size, step_ratio) -> None:
+    if norm not in NORMS:
+        raise ParameterError("norm", norm, f"must be one of {list(NORMS)}")
+    if random_start not in RANDOM_STARTS:
+        raise ParameterError("random_start", random_start, f"must be one of {list(RANDOM_STARTS)}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ParameterError("steps", steps, "must be an integer >= 0")
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise ParameterError("restarts", restarts, "must be an integer >= 1")
+    if (step_size is None) == (step_ratio is None):
+        raise ParameterError("step_size", step_size, "give exactly one of step_size and step_ratio")
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, step_size=None,
@@ -44,16 +57,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, 
     example keeps the restart whose final iterate has the highest loss.  Returns detached x_adv;
     examples with eps = 0 come back equal to x.
     """
-    if norm not in NORMS:
-        raise ParameterError("norm", norm, f"must be one of {list(NORMS)}")
-    if random_start not in RANDOM_STARTS:
-        raise ParameterError("random_start", random_start, f"must be one of {list(RANDOM_STARTS)}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ParameterError("steps", steps, "must be an integer >= 0")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ParameterError("restarts", restarts, "must be an integer >= 1")
-    if (step_size is None) == (step_ratio is None):
-        raise ParameterError("step_size", step_size, "give exactly one of step_size and step_ratio")
+    _check(norm, random_start, steps, restarts, step_size, step_ratio)
     x = x.detach()
     y = y.detach()
     eps_v = per_sample(eps, x, "eps")
@@ -61,20 +65,14 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, 
         per_sample(step_ratio, x, "step_ratio") * eps_v
     if generator is None:
         generator = torch.Generator(device=x.device).manual_seed(0)
-    lo, hi = (None, None) if clamp is None else clamp
-    step_b = bcast(step_v, x)
-
-    def box(z):
-        return z if clamp is None else z.clamp(lo, hi)
+    step = step_for(norm)(x, eps_v, step_v, clamp)
 
     def one_run() -> torch.Tensor:
-        x_adv = box(x + start_point(x, eps_v, step_v, norm, random_start, generator))
+        x_adv = step.clamp(x + step.start(random_start, generator))
         graphed = graphed_step(model, x, y, norm, clamp, steps)
         if graphed is not None:
             return graphed.run(x, y, x_adv, eps_v, step_v, steps)
-        for _ in range(steps):
-            x_adv = pgd_step(model, x, y, x_adv, step_b, eps_v, norm, clamp)
-        return x_adv.detach()
+        return ascend(cross_entropy(model, y), x_adv, step, steps)
 
     with model_mode(model, mode), frozen(model):
         best = one_run()

@@ -19,34 +19,28 @@ from torch import nn
 from ..core.modes import frozen, model_mode
 from ..core.spec import ParameterError
 from .base import Attack, AttackSpec, register
-from .steps import _project, _rand, bcast, per_sample, start_point
+from .steps import LinfStep, ascend, bcast, draw, per_sample
 
 __all__ = ["trades_perturb", "multi_targeted", "TradesKL", "MultiTargeted"]
 
 
-def _box_ball(x, x_adv, eps_v):
-    return (x + _project(x_adv - x, eps_v, "linf")).clamp(0.0, 1.0)
+def _kl_from(model: nn.Module, p_clean: torch.Tensor):
+    """TRADES' objective: ``KL(p(x) || p(x'))`` per example, ``p(x)`` the clean prediction."""
+    return lambda x: F.kl_div(F.log_softmax(model(x), dim=1), p_clean, reduction="none").sum(1)
 
 
 def trades_perturb(model: nn.Module, x: torch.Tensor, eps, *, steps: int, step_size,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """TRADES' adversarial inputs: ``steps`` signed ascent steps on ``sum_i KL(p(x_i) || p(x'_i))``."""
-    eps_v = per_sample(eps, x, "eps")
-    step_b = bcast(per_sample(step_size, x, "step_size"), x)
+    step = LinfStep(x, per_sample(eps, x, "eps"), per_sample(step_size, x, "step_size"))
     if generator is None:
         generator = torch.Generator(device=x.device).manual_seed(0)
     with model_mode(model, "eval"), frozen(model):
         with torch.no_grad():
             p_clean = F.softmax(model(x), dim=1)
-        x_adv = x + 0.001 * _rand(x.shape, generator, x, normal=True)
-        for _ in range(steps):
-            x_in = x_adv.detach().requires_grad_(True)
-            with torch.enable_grad():
-                kl = F.kl_div(F.log_softmax(model(x_in), dim=1), p_clean, reduction="sum")
-                (grad,) = torch.autograd.grad(kl, x_in)
-            x_adv = _box_ball(x, x_in.detach() + step_b * grad.sign(), eps_v)
-        x_adv = _box_ball(x, x_adv.detach(), eps_v)
-    return torch.where(bcast(eps_v == 0, x), x, x_adv).detach()
+        start = x + 0.001 * draw(x.shape, generator, x, normal=True)       # neither projected nor clamped
+        x_adv = step.clip(ascend(_kl_from(model, p_clean), start, step, steps))    # once more: 0 steps clip the start
+    return torch.where(bcast(step.eps == 0, x), x, x_adv).detach()
 
 
 def _margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -56,12 +50,20 @@ def _margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return other - true
 
 
+def _towards(model: nn.Module, y: torch.Tensor, t: int):
+    """The multi-targeted objective: the margin ``z_t − z_y`` of target class t over the true class."""
+    target = torch.full_like(y, t)
+
+    def gain(x):
+        z = model(x)
+        return (z.gather(1, target[:, None]) - z.gather(1, y[:, None])).squeeze(1)
+    return gain
+
+
 def multi_targeted(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, step_size,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """Targeted PGD towards each class t ≠ y (ascent on ``z_t − z_y``); the most adversarial target kept."""
-    eps_v = per_sample(eps, x, "eps")
-    step_v = per_sample(step_size, x, "step_size")
-    step_b = bcast(step_v, x)
+    step = LinfStep(x, per_sample(eps, x, "eps"), per_sample(step_size, x, "step_size"))
     if generator is None:
         generator = torch.Generator(device=x.device).manual_seed(0)
     with model_mode(model, "eval"), frozen(model):
@@ -70,22 +72,14 @@ def multi_targeted(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, s
             best = x.clone()
             best_margin = _margin(model(x), y)
         for t in range(k):
-            target = torch.full_like(y, t)
-            active = y != t
-            x_adv = _box_ball(x, x + start_point(x, eps_v, step_v, "linf", "ball", generator), eps_v)
-            for _ in range(steps):
-                x_in = x_adv.detach().requires_grad_(True)
-                with torch.enable_grad():
-                    z = model(x_in)
-                    gain = (z.gather(1, target[:, None]) - z.gather(1, y[:, None])).sum()
-                    (grad,) = torch.autograd.grad(gain, x_in)
-                x_adv = _box_ball(x, x_in.detach() + step_b * grad.sign(), eps_v)
+            start = step.clip(x + step.start("ball", generator))
+            x_adv = ascend(_towards(model, y, t), start, step, steps)
             with torch.no_grad():
                 m = _margin(model(x_adv), y)
-                better = active & (m > best_margin)
+                better = (y != t) & (m > best_margin)
                 best = torch.where(bcast(better, x), x_adv, best)
                 best_margin = torch.where(better, m, best_margin)
-    return torch.where(bcast(eps_v == 0, x), x, best).detach()
+    return torch.where(bcast(step.eps == 0, x), x, best).detach()
 
 
 class _StepAttack(Attack):

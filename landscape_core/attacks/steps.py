@@ -1,8 +1,17 @@
-"""The PGD step and its pieces, shared by the eager loop (:mod:`.pgd`) and the CUDA graphs
-(:mod:`.cuda_graphs`): per-example budgets, projection onto the ε-ball, random starts."""
+"""The ascent step of every attack of the study, and the one ascent loop.
+
+A :class:`Step` is the geometry of one threat model, bound to one attack call (in the manner of
+MadryLab/robustness's attack steps): the steepest-ascent direction of a gradient, the projection onto
+the ε-ball around the clean inputs, the random starts.  :func:`ascent_step` is one step of projected
+steepest ascent on any objective; :func:`ascend` is the loop.  PGD (:mod:`.pgd`, and the CUDA graphs of
+:mod:`.cuda_graphs`, which capture :func:`ascent_step`), TRADES' KL attack and the multi-targeted attack
+(:mod:`.smoothness`) and the local Lipschitz estimate (:mod:`landscape_core.analysis.lipschitz`) differ
+only in the objective, the start and the step.
+"""
 from __future__ import annotations
 
 import math
+from typing import Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -10,8 +19,13 @@ from torch import nn
 
 from ..core.spec import ParameterError
 
-NORMS = ("linf", "l2")
+__all__ = ["NORMS", "RANDOM_STARTS", "Step", "LinfStep", "L2Step", "STEPS", "step_for", "ascent_step", "ascend",
+           "cross_entropy", "project", "per_sample", "bcast", "flat_norm", "draw"]
+
 RANDOM_STARTS = ("ball", "step", "none")
+
+Objective = Callable[[torch.Tensor], torch.Tensor]
+"""``objective(x) -> [B]``: the quantity each example's ascent maximises (examples are independent)."""
 
 
 def per_sample(value, x: torch.Tensor, name: str) -> torch.Tensor:
@@ -39,58 +53,133 @@ def bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def flat_norm(v: torch.Tensor) -> torch.Tensor:
+    """The L2 norm of each example of ``v`` ([B, ...] -> [B])."""
     return v.flatten(1).norm(p=2, dim=1)
 
 
-def project(delta: torch.Tensor, eps: torch.Tensor | float, norm: str = "linf") -> torch.Tensor:
-    """Euclidean projection of perturbations ``delta`` ([B, ...]) onto the eps-ball (eps float or [B])."""
-    return _project(delta, per_sample(eps, delta, "eps"), norm)
-
-
-def _project(delta: torch.Tensor, eps_v: torch.Tensor, norm: str) -> torch.Tensor:
-    """:func:`project` with ``eps_v`` already a checked ``[B]`` tensor (no validation, no sync)."""
-    eps_b = bcast(eps_v, delta)
-    if norm == "linf":
-        return torch.maximum(torch.minimum(delta, eps_b), -eps_b)
-    if norm == "l2":
-        n = bcast(flat_norm(delta), delta)
-        return delta * torch.clamp(eps_b / n.clamp_min(1e-12), max=1.0)
-    raise ParameterError("norm", norm, f"must be one of {list(NORMS)}")
-
-
-def _rand(shape, generator: torch.Generator, like: torch.Tensor, normal: bool = False) -> torch.Tensor:
+def draw(shape, generator: torch.Generator, like: torch.Tensor, normal: bool = False) -> torch.Tensor:
     """Uniform [0, 1) (or standard normal) draws from ``generator`` on its own device, moved to like's."""
     fn = torch.randn if normal else torch.rand
     return fn(shape, generator=generator, device=generator.device, dtype=like.dtype).to(like.device)
 
 
-def start_point(x, eps, step, norm, kind, generator) -> torch.Tensor:
-    if kind == "none":
-        return torch.zeros_like(x)
-    if kind == "step":  # the original code: uniform in +-step per coordinate, then projected
-        return _project((2 * _rand(x.shape, generator, x) - 1) * bcast(step, x), eps, norm)
-    if norm == "linf":  # uniform in the eps-cube
-        return (2 * _rand(x.shape, generator, x) - 1) * bcast(eps, x)
-    # uniform in the L2 ball: uniform direction, radius eps * U^(1/d)
-    d = x[0].numel()
-    direction = _rand(x.shape, generator, x, normal=True)
-    direction = direction / bcast(flat_norm(direction).clamp_min(1e-12), x)
-    radius = eps * _rand((x.shape[0],), generator, x) ** (1.0 / d)
-    return direction * bcast(radius, x)
+class Step:
+    """Projected steepest ascent in one threat model, around the clean inputs ``origin`` ([B, ...]).
+
+    ``eps``: the per-example budgets (a checked ``[B]`` tensor, see :func:`per_sample`); ``size``: the
+    step, a ``[B]`` tensor or a number; ``box``: the (lo, hi) range of valid inputs, or None.  The
+    tensors are held, not copied: a CUDA graph binds a step to its static buffers once."""
+
+    norm: ClassVar[str]
+
+    def __init__(self, origin: torch.Tensor, eps: torch.Tensor, size=0.0, box: tuple[float, float] | None = (0.0, 1.0)):
+        self.origin, self.eps, self.box = origin, eps, box
+        self.size = bcast(size, origin) if torch.is_tensor(size) else size
+
+    def direction(self, grad: torch.Tensor) -> torch.Tensor:
+        """The steepest-ascent direction of unit norm (in this threat model) for gradient ``grad``."""
+        raise NotImplementedError
+
+    def project(self, delta: torch.Tensor) -> torch.Tensor:
+        """The Euclidean projection of perturbations ``delta`` onto the ε-ball."""
+        raise NotImplementedError
+
+    def ball(self, generator: torch.Generator) -> torch.Tensor:
+        """A perturbation drawn uniformly from the ε-ball."""
+        raise NotImplementedError
+
+    def start(self, kind: str, generator: torch.Generator) -> torch.Tensor:
+        """A random start (a perturbation): ``"ball"`` uniform in the ε-ball (Madry et al.), ``"step"``
+        uniform in ±size per coordinate, then projected (the original code), ``"none"`` zero."""
+        if kind == "none":
+            return torch.zeros_like(self.origin)
+        if kind == "step":
+            return self.project((2 * draw(self.origin.shape, generator, self.origin) - 1) * self.size)
+        if kind == "ball":
+            return self.ball(generator)
+        raise ParameterError("random_start", kind, f"must be one of {list(RANDOM_STARTS)}")
+
+    def clamp(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` clamped into the box."""
+        return x if self.box is None else x.clamp(*self.box)
+
+    def clip(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` back into the ε-ball around the origin, then into the box."""
+        return self.clamp(self.origin + self.project(x - self.origin))
 
 
-def pgd_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor, step_b: torch.Tensor,
-              eps_v: torch.Tensor, norm: str, clamp) -> torch.Tensor:
-    """One PGD step from ``x_adv``: input gradient of the summed CE, ascent along sign(grad) (L-inf) or
-    grad/||grad|| (L2) scaled by ``step_b``, projection onto the eps-ball around ``x``, then the box."""
-    x_in = x_adv.detach().requires_grad_(True)
+class LinfStep(Step):
+    """L∞: steps along sign(grad); the ball is the cube ``|δ_i| <= ε``."""
+
+    norm = "linf"
+
+    def direction(self, grad):
+        return grad.sign()
+
+    def project(self, delta):
+        eps_b = bcast(self.eps, delta)
+        return torch.maximum(torch.minimum(delta, eps_b), -eps_b)
+
+    def ball(self, generator):
+        x = self.origin
+        return (2 * draw(x.shape, generator, x) - 1) * bcast(self.eps, x)
+
+
+class L2Step(Step):
+    """L2: steps along grad / ||grad||; the ball is ``||δ||_2 <= ε``."""
+
+    norm = "l2"
+
+    def direction(self, grad):
+        return grad / bcast(flat_norm(grad).clamp_min(1e-12), grad)
+
+    def project(self, delta):
+        n = bcast(flat_norm(delta), delta)
+        return delta * torch.clamp(bcast(self.eps, delta) / n.clamp_min(1e-12), max=1.0)
+
+    def ball(self, generator):
+        """Uniform in the ball: a uniform direction, radius ε·U^(1/d)."""
+        x = self.origin
+        direction = draw(x.shape, generator, x, normal=True)
+        direction = direction / bcast(flat_norm(direction).clamp_min(1e-12), x)
+        radius = self.eps * draw((x.shape[0],), generator, x) ** (1.0 / x[0].numel())
+        return direction * bcast(radius, x)
+
+
+STEPS: dict[str, type[Step]] = {cls.norm: cls for cls in (LinfStep, L2Step)}
+"""The step of each threat model, by its ``AttackSpec.norm`` name."""
+NORMS = tuple(STEPS)
+
+
+def step_for(norm: str) -> type[Step]:
+    """The :class:`Step` class of threat model ``norm``."""
+    if norm not in STEPS:
+        raise ParameterError("norm", norm, f"must be one of {list(NORMS)}")
+    return STEPS[norm]
+
+
+def project(delta: torch.Tensor, eps: torch.Tensor | float, norm: str = "linf") -> torch.Tensor:
+    """Euclidean projection of perturbations ``delta`` ([B, ...]) onto the eps-ball (eps float or [B])."""
+    return step_for(norm)(delta, per_sample(eps, delta, "eps")).project(delta)
+
+
+def cross_entropy(model: nn.Module, y: torch.Tensor) -> Objective:
+    """PGD's objective: the cross-entropy of ``model`` at each input against its label."""
+    return lambda x: F.cross_entropy(model(x), y, reduction="none")
+
+
+def ascent_step(objective: Objective, x: torch.Tensor, step: Step) -> torch.Tensor:
+    """One step from ``x``: the input gradient of the summed objective, ``step.size`` along its
+    steepest-ascent direction, back into the ε-ball and the box."""
+    x_in = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        loss = F.cross_entropy(model(x_in), y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x_in)
+        (grad,) = torch.autograd.grad(objective(x_in).sum(), x_in)
     with torch.no_grad():
-        if norm == "linf":
-            direction = grad.sign()
-        else:
-            direction = grad / bcast(flat_norm(grad).clamp_min(1e-12), grad)
-        new = x + _project(x_in.detach() + step_b * direction - x, eps_v, norm)
-        return new if clamp is None else new.clamp(*clamp)
+        return step.clip(x_in.detach() + step.size * step.direction(grad))
+
+
+def ascend(objective: Objective, x: torch.Tensor, step: Step, steps: int) -> torch.Tensor:
+    """``steps`` ascent steps on ``objective`` from ``x`` (a start of the caller's choosing); detached."""
+    for _ in range(steps):
+        x = ascent_step(objective, x, step)
+    return x.detach()

@@ -39,7 +39,7 @@ from ..models import ModelSpec, build_model
 from ..studies import GradientDynamicsParams, NotebookParams
 from ..training import TrainSpec, get_or_train, train
 from . import levers as levers_mod
-from .runner import load_params
+from .params import load_params
 
 
 DEVICE = torch.device("cpu")   # set by main(); every timed function runs there

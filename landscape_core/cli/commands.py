@@ -1,17 +1,143 @@
-"""The commands of ``python -m landscape_core`` beyond running notebooks: ``report`` (the HTML report),
-``diagnose`` (one model's diagnostics), ``runs`` (a profile's training runs through submitit) and ``dry-run``
-(a profile's notebooks at tiny sizes)."""
+"""The commands of ``python -m landscape_core`` (:mod:`.main` parses the command line): ``run`` and
+``reference`` (a notebook through :mod:`.runner`), ``check-params``, ``summary``, ``stale``, ``pilot``,
+``report`` (the HTML report), ``setup``, ``diagnose`` (one model's diagnostics), ``runs`` (a profile's training
+runs through submitit), ``dry-run`` (a profile's notebooks at tiny sizes) and ``git-filter``.  Each takes
+the parsed arguments and returns the exit status."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from ..core.io import outputs_dir, outputs_root, repo_root
+from ..core.io import PROFILES, outputs_dir, outputs_root, repo_root
 from ..core.spec import ParameterError
+from ..report.claims import summarise
 from ..studies import NOTEBOOKS
-from .params import ParamsError, notebook_runs, parse_overrides
+from .params import ParamsError, load_params, notebook_runs, parse_overrides, task_names
+from .runner import (execute, expected_digests, install_git_filter, outputs_of, stale_notebooks, strip,
+                     variant_name)
+from .watch import ProgressWatcher
 
-__all__ = ["report", "diagnose", "runs", "dry_run"]
+__all__ = ["run", "reference", "check_params", "summary", "stale", "pilot", "git_filter", "report", "setup",
+           "diagnose", "runs", "dry_run"]
+
+
+def run(args) -> int:
+    """Validate, then execute the notebook; one that analyses a zoo (03, 04, 06) runs on each task of 02
+    first, into ``tasks/<task>/``, and on 02's own zoo last (so a failed task leaves no up-to-date
+    target for ``make``)."""
+    py = Path(args.notebook).resolve()
+    name = py.stem
+    try:
+        overrides = parse_overrides(args.set, name)
+        tasks = task_names(name, args.profile) if args.task is None else [args.task]
+        jobs = [(t, load_params(name, args.profile, overrides, task=t)) for t in tasks if t]
+        if args.task in (None, ""):
+            jobs.append(("", load_params(name, args.profile, overrides)))
+        variant = variant_name(args.set)
+        roots = {t: outputs_root(args.profile, variant, create=False, task=t) for t, _ in jobs}   # names checked
+    except (ParameterError, ParamsError) as err:
+        print(f"error: {err}", file=sys.stderr)       # rejected: nothing on disk changes
+        return 2
+    for task, params in jobs:
+        params.setdefault("variant", variant)
+        root = roots[task]
+        root.mkdir(parents=True, exist_ok=True)
+        out = root / f"{name}.ipynb"
+        for scratch in root.glob(f".{name}.*.tmp.ipynb"):      # left by a run that was killed
+            scratch.unlink()
+        label = name + (f" [task {task}]" if task else "")
+        where = f"{args.profile}" + (f", variant {variant}" if variant else "")
+        shown = f" (outputs in {root.relative_to(repo_root())}/)" if variant or task else ""
+        print(f"[{where}] {label}: running{shown}", flush=True)
+        try:
+            with ProgressWatcher(f"[{args.profile}] {label}", outputs_dir(args.profile) / ".timings.json", label):
+                execute(py, out, params, progress=args.progress)
+        except Exception as err:  # papermill's PapermillExecutionError carries the cell's error
+            print(f"error: {label} failed ({type(err).__name__}): {str(err).strip().splitlines()[-1]}\n"
+                  f"  the executed notebook is in {out.parent / 'failed' / out.name}", file=sys.stderr)
+            return 1
+        print(f"[{where}] {label}: wrote {out.relative_to(repo_root())}", flush=True)
+    return 0
+
+
+def reference(args) -> int:
+    py = Path(args.notebook).resolve()
+    out = py.with_suffix(".ipynb")
+    for scratch in out.parent.glob(f".{py.stem}.*.tmp.ipynb"):      # left by a killed reference run
+        scratch.unlink()
+    execute(py, out, None, progress=False)
+    strip(out)
+    print(f"reference {out.relative_to(repo_root())} updated")
+    return 0
+
+
+def check_params(args) -> int:
+    """Validate the parameter files (all profiles, or one).  With ``--profile``, an executed notebook
+    whose parameter file is now invalid is removed: it no longer shows what the parameters say."""
+    bad = 0
+    for profile in ([args.profile] if args.profile else PROFILES):
+        for name in NOTEBOOKS:
+            try:
+                load_params(name, profile)
+            except (ParameterError, ParamsError, SystemExit) as err:
+                print(f"error: {err}", file=sys.stderr)
+                bad += 1
+                if args.profile:      # what the invalid parameters made no longer shows what they say
+                    for stale in outputs_of(profile, name):
+                        stale.unlink()
+                        print(f"removed {stale.relative_to(repo_root())} (its parameters are invalid)",
+                              file=sys.stderr)
+    print("parameter files: " + ("all valid" if not bad else f"{bad} invalid"))
+    return 1 if bad else 0
+
+
+def summary(args) -> int:
+    if args.variant:
+        root = outputs_root(args.profile, args.variant, create=False)
+        print(f"variant {args.variant} of the {args.profile} profile ({root.relative_to(repo_root())}/):")
+        print(summarise(root / "claims", args.profile, store=outputs_dir(args.profile, "runs", create=False)))
+        return 0
+    print(summarise(outputs_dir(args.profile, "claims", create=False), args.profile, expected_digests(args.profile),
+                    store=outputs_dir(args.profile, "runs", create=False)))
+    variants = sorted(p.name for p in outputs_dir(args.profile, "variants", create=False).glob("*") if p.is_dir())
+    if variants:
+        print(f"one-off runs with overrides (not counted above), in outputs/{args.profile}/variants/: "
+              + ", ".join(variants))
+    return 0
+
+
+def stale(args) -> int:
+    stale = stale_notebooks()
+    for s in stale:
+        print(s, file=sys.stderr)
+    return 1 if stale else 0
+
+
+def pilot(args) -> int:
+    """The quick profile's pilot (:mod:`landscape_core.studies.pilot`): training diagnostics, no verdicts."""
+    from ..report.tables import format_table, markdown, write_table
+    from ..studies.base import NotebookParams, TrainingParams
+    from ..studies.pilot import PILOT_CASES, pilot_rows
+    known = [c.name for c in PILOT_CASES]
+    unknown = [c for c in args.cases or [] if c not in known]
+    if unknown:
+        raise SystemExit(f"pilot: unknown case(s) {unknown}; the cases are {known}")
+    cases = [c for c in PILOT_CASES if not args.cases or c.name in args.cases]
+    base = TrainingParams.from_params({**load_params("02_gradient_dynamics", "quick")["training"],
+                                       "precision": "auto", "epochs": 10})
+    device = NotebookParams(device=args.device).torch_device()
+    out = outputs_dir("quick", "pilot")
+    rows = pilot_rows(base, cases, out / "runs", device=device, progress=args.progress)
+    formats = {"seconds": ".0f", "lr": "g", "eps": "g"}
+    write_table(rows, out / "pilot", decimals=3, formats=formats)
+    print(markdown(format_table(rows, 3, formats)))
+    print(f"written: {out / 'pilot.md'}")
+    return 0
+
+
+def git_filter(args) -> int:
+    install_git_filter()          # no git work tree (an unpacked archive): nothing to configure
+    return 0
 
 
 def report(args) -> int:
@@ -60,6 +186,7 @@ def setup(args) -> int:
 
 def diagnose(args) -> int:
     """The study's diagnostics on one model (:func:`landscape_core.report.diagnosis.diagnose`)."""
+    from ..report.diagnosis import checks
     from ..report.diagnosis import diagnose as diagnose_model
     from ..studies.diagnose import DiagnoseParams, load_model, run_model
     from ..studies.base import NotebookParams
@@ -124,8 +251,8 @@ def diagnose(args) -> int:
     except ParameterError as err:          # the model failed its check on one clean batch: nothing written
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for c in d.checks():
-        print(f"[{c['verdict']}] {c['claim']}: {c['measured']}")
+    for c in checks(d):
+        print(f"[{c.verdict}] {c.claim}: {c.measured}" + (f" ({c.reason})" if c.reason else ""))
     print(f"wrote {page}")
     return 0
 

@@ -146,7 +146,7 @@ class CurveJob(TrainJob):
 
     def __call__(self, P, store: str, device: str = "auto", threads: int | None = None) -> tuple[str, bool]:
         from ..studies.connectivity import train_curves
-        from ..studies.gradient_dynamics import zoo_data
+        from ..studies.base import zoo_data
         curves = train_curves(P, Path(store), device=_job_device(device, threads), data=zoo_data(P.zoo))
         return " ".join(key for key, _ in curves.values()), any(trained for _, trained in curves.values())
 

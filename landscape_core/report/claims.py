@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..core.io import output_parts, save_json
+from ..core.io import DamagedFile, load_json, output_parts, save_json
 from ..core.machine import mixed
+from ..training import stored_results
 from .catalogue import CATALOGUE, fmt, fmt_list  # noqa: F401  (fmt, fmt_list: the one rounding of printed numbers)
 
 
@@ -55,7 +56,7 @@ def count_kinds(claims: Sequence[dict | Claim]) -> str:
         return c.get(k, default) if isinstance(c, dict) else getattr(c, k)
     parts = []
     for kind, name in (("paper", "paper claims"), ("check", "evaluation checks")):
-        vs = [stored_verdict(c) if isinstance(c, dict) else c.verdict for c in claims if (get(c, "kind") or "paper") == kind]
+        vs = [get(c, "verdict") for c in claims if (get(c, "kind") or "paper") == kind]
         if vs:
             parts.append(f"{len(vs)} {name}: {count(vs)}")
     return "; ".join(parts) or "no claims"
@@ -124,11 +125,7 @@ def provenance_note(root: Path, store: Path | None = None) -> str:
                 records.append((f"notebook {part_label(path.stem, task)}", json.loads(path.read_text()).get("numerics")))
             except (OSError, ValueError):
                 continue
-    for path in sorted(Path(store).glob("*/result.json")) if store is not None else ():
-        try:
-            records.append((f"run {path.parent.name}", json.loads(path.read_text()).get("numerics")))
-        except (OSError, ValueError):
-            continue
+    records += [(f"run {name}", r.get("numerics")) for name, r in stored_results(store).items()]
     groups = mixed(records)
     if not groups:
         return ""
@@ -156,9 +153,9 @@ def summarise(directory: Path, profile: str = "", expected: dict[str, str] | Non
     folders = {"": Path(directory), **{t: part / "claims" for t, part in output_parts(Path(directory).parent).items() if t}}
     for task, claims_dir in folders.items():
         for path in sorted(claims_dir.glob("*.json")):
-            data = json.loads(path.read_text())
+            data = load_claims(path)
             label = part_label(data["notebook"], task)
-            vs = [stored_verdict(c) for c in data["claims"]]
+            vs = [c["verdict"] for c in data["claims"]]
             everything += data["claims"]
             note = ""
             if expected is not None and label in expected:
@@ -186,6 +183,15 @@ def summarise(directory: Path, profile: str = "", expected: dict[str, str] | Non
     return "\n".join(lines)
 
 
-def stored_verdict(claim: dict) -> str:
-    """A stored claim's verdict (files written before verdicts had three values hold a boolean)."""
-    return claim.get("verdict") or ("holds" if claim["holds"] else "fails")
+def load_claims(path: Path) -> dict:
+    """A notebook's claims file (``claims/<notebook>.json``) as :meth:`Claims.save` writes it, every claim
+    with its ``verdict`` and ``kind`` (files written before verdicts had three values hold only ``holds``,
+    before checks were told apart no ``kind``); a damaged file raises :class:`DamagedFile` naming it."""
+    data = load_json(path)
+    try:
+        data["claims"] = [{**c, "verdict": c.get("verdict") or ("holds" if c["holds"] else "fails"),
+                           "kind": c.get("kind") or "paper"} for c in data["claims"]]
+        data["notebook"]
+    except (KeyError, TypeError) as err:
+        raise DamagedFile(path, err) from err
+    return data

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ..core.io import atomic_write_text, output_parts
+from ..training import stored_results
 from .catalogue import table as catalogue_table
-from .claims import count_kinds, part_label, provenance_note, stored_verdict
+from .claims import count_kinds, load_claims, part_label, provenance_note
 from .paper import PAPER_TABLE1, PAPER_TASKS, paper_format
 from .tables import format_table, read_table
 from ..analysis.robustness import TABLE1_COLUMNS
@@ -114,12 +115,11 @@ def claim_cells(notebook: Path, claims: Iterable[str | dict]) -> dict[str, str]:
 def run_inventory(store: Path) -> list[dict]:
     """One row per completed run of the store: what it is, where and how long it ran."""
     rows = []
-    for result in sorted(Path(store).glob("*/result.json")):
-        r = json.loads(result.read_text())
+    for name, r in stored_results(store).items():
         s = r.get("spec", {})
         attack = s.get("attack", {})
         numerics = r.get("numerics") or {}
-        rows.append({"run": r.get("digest", result.parent.name), "data": s.get("data", {}).get("name", ""),
+        rows.append({"run": r.get("digest", name), "data": s.get("data", {}).get("name", ""),
                      "model": f"{s.get('model', {}).get('arch', '')}-{s.get('model', {}).get('width', '')}",
                      "eps": attack.get("eps", ""), "schedule": s.get("eps_schedule", ""),
                      "objective": s.get("objective", "ce"), "lr": s.get("lr", ""), "seed": s.get("seed", ""),
@@ -154,7 +154,7 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
     all_claims, sections, figures, tables = [], [], [], []
     for task, part in parts.items():
         for path in sorted((part / "claims").glob("*.json")):
-            data = json.loads(path.read_text())
+            data = load_claims(path)
             label = part_label(data["notebook"], task)
             nb, page_name = pages.get(label, (None, ""))
             ids = claim_cells(nb, data["claims"]) if nb else {}
@@ -163,10 +163,10 @@ def build(root: Path, store: Path, title: str, notebooks_dir: Path | None = None
             for i, c in enumerate(data["claims"], 1):
                 link = (f" <a href=\"notebooks/{page_name}#cell-id={_esc(ids[c['claim']])}\">cell</a>"
                         if c["claim"] in ids else "")
-                kind = c.get("kind") or "paper"
+                kind = c["kind"]
                 source = (f"<details><summary>{_esc(c['source'])}</summary><q>{_esc(c.get('sentence', ''))}</q>"
                           f"</details>") if c.get("source") else ""
-                v = stored_verdict(c)          # files written before verdicts had three values hold a boolean
+                v = c["verdict"]
                 rows.append(f"<tr class=\"{v}\"><td>{i}</td><td class=\"l v\">{_esc(v)}</td>"
                             f"<td class=l>{'paper' if kind == 'paper' else 'check (ours)'}</td>"
                             f"<td class=l>{_esc(c['claim'])}{link}{source}</td><td class=l>{_esc(c['measured'])}</td>"

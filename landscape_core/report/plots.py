@@ -322,19 +322,6 @@ def plot_surface(ax3d, alphas, betas, Z, *, cmap: str = "viridis", **kwargs):
     return surface
 
 
-def plot_contour(ax, alphas, betas, Z, *, levels: int = 20, cmap: str = "viridis",
-                 labels: bool = True, **kwargs):
-    """Contour lines of ``Z[i, j]`` at ``(alphas[i], betas[j])`` on a matplotlib Axes."""
-    A, B = np.meshgrid(np.asarray(alphas), np.asarray(betas), indexing="ij")
-    contour = ax.contour(A, B, np.asarray(Z), levels=levels, cmap=cmap, **kwargs)
-    if labels:
-        ax.clabel(contour, inline=True, fontsize=7)
-    ax.set_xlabel(r"$\alpha$")
-    ax.set_ylabel(r"$\beta$")
-    return contour
-
-
-
 def eigen_landscapes(scans: dict):
     """Fig 12: the adversarial loss over the plane of the top-2 eigenvectors, one 3-D panel per ε."""
     fig = plt.figure(figsize=(4.4 * len(scans), 3.8), layout="constrained")

@@ -5,9 +5,9 @@ from .base import NotebookParams, TrainingParams, UsesZoo, ZooParams, ZooStudyPa
 from .connectivity import ConnectivityParams
 from .cosine import CosineParams
 from .gradient_dynamics import GradientDynamicsParams
-from .hessian import HessianParams
-from .linear_theory import LinearTheoryParams
-from .lipschitz import LipschitzParams
+from .curvature import HessianParams
+from .linear_model import LinearTheoryParams
+from .local_lipschitzness import LipschitzParams
 from .pas import PASParams
 
 NOTEBOOKS: dict[str, type[NotebookParams]] = {

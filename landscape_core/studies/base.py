@@ -4,8 +4,9 @@
 * :class:`TrainingParams` - how a notebook's models are trained, a nested section (``training:`` in
   a params file) shared by notebooks 02 and 05; :meth:`TrainingParams.spec` is the ONE way from
   notebook parameters to a :class:`~landscape_core.training.TrainSpec`.
-* :class:`ZooParams` - the per-ε models of Sec 4 (02 trains them; 03, 04 and 06 analyse them).
-  Notebooks 03, 04 and 06 take it as their ``zoo`` parameter; the runner fills it from notebook 02's
+* :class:`ZooParams` - the per-ε models of Sec 4 (02 trains them; 03, 04, 06 and 07 analyse them), and
+  :func:`load_zoo` / :class:`Zoo` - those runs from the store with their health.
+  Notebooks 03, 04, 06 and 07 take it as their ``zoo`` parameter; the runner fills it from notebook 02's
   parameters of the same profile (:class:`UsesZoo`), so the package never reads another notebook's file.
 """
 from __future__ import annotations
@@ -13,17 +14,21 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
+
+from ..analysis.dynamics import Health, epoch_means, health
 from ..attacks import AttackSpec
 from ..core.io import PROFILES
 from ..core.precision import PRECISIONS, resolve_precision
 from ..core.spec import ParameterError, Spec, param
-from ..data import DATASETS, DatasetSpec
+from ..data import DATASETS, DatasetSpec, Split, load_data
 from ..models import IMAGE_ARCHS, ModelSpec
-from ..training import OPTIMIZERS, TrainSpec
+from ..training import OPTIMIZERS, Run, TrainSpec, get_or_train
 
-__all__ = ["NotebookParams", "TrainingParams", "ZooParams", "UsesZoo", "ZooStudyParams", "Task", "PAPER_CIFAR10", "increasing", "at_most"]
+__all__ = ["NotebookParams", "TrainingParams", "ZooParams", "Zoo", "load_zoo", "zoo_data", "UsesZoo", "ZooStudyParams", "Task", "PAPER_CIFAR10", "increasing", "from_zero", "at_most"]
 
 
 def increasing(name: str, values, where: str, strict: bool = False) -> None:
@@ -32,6 +37,13 @@ def increasing(name: str, values, where: str, strict: bool = False) -> None:
     if list(values) != want:
         raise ParameterError(name, list(values), "must be strictly increasing" if strict else "must be increasing",
                              where)
+
+
+def from_zero(name: str, values, where: str) -> None:
+    """Raise :class:`ParameterError` unless ``values`` start at 0 and strictly increase (steps along a
+    direction: 0 is the model itself)."""
+    if values[0] != 0.0 or list(values) != sorted(set(values)):
+        raise ParameterError(name, list(values), "must start at 0 and increase", where)
 
 
 def at_most(name: str, value: int, limit: int, what: str, where: str) -> None:
@@ -169,6 +181,39 @@ class ZooParams(Spec):
 
     def specs(self) -> dict[float, TrainSpec]:
         return {float(e): self.spec(float(e)) for e in self.eps_list}
+
+    def attack(self, eps: float) -> AttackSpec | None:
+        """The attack of the model trained at ``eps`` (its adversarial loss; None: the clean model's)."""
+        return None if eps == 0 else self.training.attack(eps)
+
+
+@dataclass
+class Zoo:
+    """The zoo's runs by ε and how each ended (trained, or stuck on the plateau)."""
+
+    runs: dict[float, Run]
+    health: dict[float, Health]
+
+    def models(self, device="cpu") -> dict:
+        return {eps: run.model(device=device) for eps, run in self.runs.items()}
+
+    def learning_curves(self, n_train: int) -> dict[float, np.ndarray]:
+        """Fig 11: each model's training loss L_eps (at its attack's inputs) averaged over every epoch."""
+        return {eps: epoch_means(run.probes["loss"], math.ceil(n_train / run.spec.batch_size))
+                for eps, run in self.runs.items()}
+
+
+def zoo_data(zoo: ZooParams) -> tuple[Split, Split]:
+    return load_data(zoo.training.data_spec())
+
+
+def load_zoo(zoo: ZooParams, store: Path, *, device="cpu", progress: bool = False,
+             data: tuple[Split, Split] | None = None) -> Zoo:
+    """The zoo's runs (trained first when the store lacks them) and their health."""
+    data = data or zoo_data(zoo)
+    runs = {eps: get_or_train(spec, store, device=device, progress=progress, data=data)
+            for eps, spec in zoo.specs().items()}
+    return Zoo(runs, {eps: health(run, data[0], device) for eps, run in runs.items()})
 
 
 # The paper's CIFAR10 setting (Sec 4-5, App C.1; the original code's SGD command): ResNet18-8, PGD-10 with

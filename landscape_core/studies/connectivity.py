@@ -22,8 +22,8 @@ from ..core.progress import report
 from ..core.spec import param
 from ..data import Split
 from ..training import OPTIMIZERS, get_or_train
-from .base import ZooParams, ZooStudyParams, at_most
-from .gradient_dynamics import load_zoo
+from .base import ZooStudyParams, at_most
+from .base import load_zoo
 
 __all__ = ["ConnectivityParams", "Connection", "connect", "budgets", "choose_ends", "curve_run_spec", "connect_zoo",
            "train_curves", "end_points", "barrier_rows"]

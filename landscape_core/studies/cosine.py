@@ -11,10 +11,10 @@ from torch import nn
 from ..analysis import hessian
 from ..analysis.landscape import random_direction
 from ..analysis.similarity import SimilarityResult, perturbation_similarity
-from ..attacks import make_attack
+from ..attacks import AttackSpec, make_attack
 from ..core.progress import report
-from ..core.spec import ParameterError, param
-from .base import ZooParams, ZooStudyParams, at_most
+from ..core.spec import param
+from .base import ZooStudyParams, at_most, from_zero
 
 __all__ = ["CosineParams", "similarity", "similarities", "DIRECTIONS"]
 
@@ -33,8 +33,7 @@ class CosineParams(ZooStudyParams):
     def validate(self):
         at_most("n_examples", self.n_examples, self.zoo.training.train_size, "the training set", "04_cosine_similarity")
         at_most("n_test", self.n_test, self.zoo.training.test_size, "the test set", "04_cosine_similarity")
-        if self.a_values[0] != 0.0 or list(self.a_values) != sorted(set(self.a_values)):
-            raise ParameterError("a_values", list(self.a_values), "must start at 0 and increase", "04_cosine_similarity")
+        from_zero("a_values", self.a_values, "04_cosine_similarity")
 
     @property
     def budgets(self) -> list[float]:
@@ -42,10 +41,11 @@ class CosineParams(ZooStudyParams):
         return [e for e in self.zoo.eps_list if e > 0]
 
 
-def similarity(model: nn.Module, x, y, x_test, y_test, eps: float, zoo: ZooParams, *, a_values, repeats: int,
+def similarity(model: nn.Module, x, y, x_test, y_test, attack: AttackSpec, *, a_values, repeats: int,
                seed: int, batch_size: int = 500, progress: bool = False) -> dict[str, SimilarityResult]:
-    """Fig 4 / slide tables: cosine of PGD perturbations at θ ± a v, v = top eigenvector or random."""
-    attack = make_attack(zoo.training.attack(eps))
+    """Fig 4 / slide tables: cosine of ``attack``'s perturbations at θ ± a v, v = the top eigenvector of the
+    Hessian on (x, y) made adversarial once, or a random direction."""
+    attack = make_attack(attack)
     gen = torch.Generator().manual_seed(seed)
     x_adv = hessian.fixed_adversarial_set(model, x, y, attack, generator=gen, batch_size=batch_size)
     top = hessian.top_eigenpairs(model, x_adv, y, k=1, batch_size=batch_size, generator=gen)
@@ -65,7 +65,7 @@ def similarities(models: dict[float, nn.Module], x, y, x_test, y_test, P: Cosine
     for eps in P.budgets:
         if health is None or not health[eps].constant:
             report(f"cosine similarity along eigenvector and random directions, eps {eps:g}: started")
-            out[eps] = similarity(models[eps], x, y, x_test, y_test, eps, P.zoo, a_values=P.a_values,
+            out[eps] = similarity(models[eps], x, y, x_test, y_test, P.zoo.attack(eps), a_values=P.a_values,
                                   repeats=P.repeats, seed=P.seed, progress=P.progress)
     return out
 

@@ -26,20 +26,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..analysis import hessian
 from ..analysis.attack_grid import AttackGridSpec, Transfer, grid_suite, grid_worst, l2_suite
-from ..analysis.landscape import random_direction
 from ..analysis.lipschitz import local_lipschitz
 from ..analysis.masking import MaskingReport, MaskingSpec, masking_check
 from ..analysis.robustness import Ensemble, EvalSpec, evaluate
-from ..analysis.similarity import SimilarityResult, perturbation_similarity
-from ..analysis.spectrum import HessianSpectrum, SpectralDensity, TraceEstimate
-from ..attacks import AttackSpec, make_attack
+from ..analysis.similarity import SimilarityResult
+from ..attacks import AttackSpec
 from ..core.io import load_checkpoint
 from ..core.spec import ParameterError, Spec, param
 from ..data import DATASETS, DatasetSpec, Split, dataset_info, load_data
 from ..models.networks import IMAGE_ARCHS, build_model
 from ..training import Run, TrainSpec, load_result
+from .base import from_zero
+from .cosine import similarity as cosine_similarity
+from .curvature import Spectrum, SpectrumDetail, spectrum
+from .curvature import detail as curvature_detail
 from .user_models import ModelCheck, check_model
 
 __all__ = ["DiagnoseParams", "Diagnosis", "diagnose_model", "load_model", "run_model"]
@@ -84,8 +85,7 @@ class DiagnoseParams(Spec):
     def validate(self) -> None:
         if self.masking.n_examples > self.n_test:
             raise ParameterError("masking.n_examples", self.masking.n_examples, f"must be <= n_test ({self.n_test})")
-        if self.a_values[0] != 0.0 or list(self.a_values) != sorted(set(self.a_values)):
-            raise ParameterError("a_values", list(self.a_values), "must start at 0 and increase")
+        from_zero("a_values", self.a_values, "diagnose")
 
     @property
     def train_attack(self) -> AttackSpec:
@@ -94,77 +94,58 @@ class DiagnoseParams(Spec):
 
 @dataclass
 class Diagnosis:
-    """Everything :func:`diagnose_model` measured (errors in %)."""
+    """Everything :func:`diagnose_model` measured (errors in %); the Hessian as 03 measures it
+    (:func:`~landscape_core.studies.curvature.spectrum` on each disjoint batch, its
+    :func:`~landscape_core.studies.curvature.detail` on the first), the perturbation similarity as 04's
+    (:func:`~landscape_core.studies.cosine.similarity`).  The checks that apply to one model are the
+    catalogue's rules (:func:`landscape_core.report.diagnosis.checks`)."""
 
     params: DiagnoseParams
     suite: dict[str, float]                 # Clean, each Table 1 column, Worst
     labels: dict[str, str]
     grid: dict[str, float]                  # each grid column, "grid worst"
     masking: MaskingReport
-    eigenvalues: np.ndarray                 # raw top-k: the mean over the Hessian batches
-    scale: float                            # mean adversarial loss at random parameters
-    trace: TraceEstimate
-    density: SpectralDensity
-    layers: dict[str, float]
+    spectra: list[Spectrum]                 # one per disjoint Hessian batch (PyHessian #5: small batches scatter)
+    detail: SpectrumDetail                  # trace, density, layer tops on the first batch's fixed set
     similarity: dict[str, SimilarityResult]  # "Eigenvector" / "Random"
     lipschitz: float
     model_check: ModelCheck | None = None    # one clean batch, before any attack (user_models.check_model)
-    eigen_batches: np.ndarray | None = None  # [batches, k] raw top-k of each disjoint Hessian batch
     eot_draws: int = 1                       # > 1: a randomised model, measured through EOT over this many draws
     comparison: list[dict] | None = None     # this model beside the study's at the same budget (compare_row)
+
+    @property
+    def eigen_batches(self) -> np.ndarray:
+        """[batches, k] raw top-k of each disjoint Hessian batch."""
+        return np.stack([s.values for s in self.spectra])
+
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        """Raw top-k: the mean over the Hessian batches."""
+        return self.eigen_batches.mean(axis=0)
+
+    @property
+    def scale(self) -> float:
+        """Mean adversarial loss at random parameters (the first batch's): the normalisation."""
+        return self.spectra[0].scale
 
     @property
     def normalised(self) -> np.ndarray:
         return self.eigenvalues / self.scale
 
-    def checks(self) -> list[dict]:
-        """The study's rules that apply to one model: no masking flag; APGD-CE at least as strong as
-        PGD100; Square not above the white box; the eigenvector moves perturbations more than random."""
-        s, out = self.suite, []
-        if self.model_check is not None:
-            c = self.model_check
-            eot = (f"; measured through EOT over {self.eot_draws} draws (their mean probability)" if self.eot_draws > 1
-                   else "; measured as it is: its robust errors may overstate its robustness" if c.randomised else "")
-            out.append({"claim": "the model is deterministic (a randomised defence needs EOT)",
-                        "verdict": "fails" if c.randomised else "holds",
-                        "measured": f"largest logit change between two passes over one batch {c.logit_change:.3g}{eot}"})
-        out.append({"claim": "no gradient-masking flag", "verdict": "fails" if self.masking.flagged else "holds",
-                    "measured": "; ".join(self.masking.flags.values()) or "none raised"})
-        if "APGD100-CE" in s and "PGD100" in s:
-            gap = s["APGD100-CE"] - s["PGD100"]
-            out.append({"claim": "APGD-CE at least as strong as PGD100 (- 1 point)",
-                        "verdict": "holds" if gap >= -1 else "fails", "measured": f"{gap:+.2f} points"})
-        if "Square5K" in s:
-            white = max(v for k, v in s.items() if k in ("PGD", "PGD100", "APGD100-CE", "APGD100-DLR"))
-            gap = s["Square5K"] - white
-            out.append({"claim": "Square does not beat the white-box attacks (+ 1 point)",
-                        "verdict": "holds" if gap <= 1 else "fails", "measured": f"{gap:+.2f} points"})
-        if "transfer" in self.grid and "PGD" in s:
-            gap = self.grid["transfer"] - s["PGD"]
-            out.append({"claim": "a transfer attack from the surrogate does not beat white-box PGD (+ 1 point)",
-                        "verdict": "holds" if gap <= 1 else "fails", "measured": f"{gap:+.2f} points"})
-        e, r = (self.similarity[d].cosine_mean[-1] for d in ("Eigenvector", "Random"))
-        out.append({"claim": "Sec 4.2: perturbations change more along the top eigenvector than along a random direction",
-                    "verdict": "holds" if e < r else "fails",
-                    "measured": f"cosine at a = {self.params.a_values[-1]:g}: eigenvector {e:.3f}, random {r:.3f}"})
-        return out
-
     def tables(self) -> dict[str, list[dict]]:
         """Rows for a report: the suite, the grid, masking, the Hessian and the similarity."""
         sim = [{"direction": d, **{f"a={a:g}": c for a, c in zip(r.a_values, r.cosine_mean)}}
                for d, r in self.similarity.items()]
-        per = self.eigen_batches if self.eigen_batches is not None else self.eigenvalues[None]
-        std = per.std(axis=0, ddof=1) if len(per) > 1 else np.full(len(self.eigenvalues), np.nan)
+        per = self.eigen_batches
+        std = per.std(axis=0, ddof=1) if len(per) > 1 else np.full(per.shape[1], np.nan)
         hess = [{"rank": i + 1, "eigenvalue": v, "std over batches": sd, "normalised": v / self.scale,
                  "batches x examples": f"{len(per)} x {self.params.hessian_examples}"}
                 for i, (v, sd) in enumerate(zip(self.eigenvalues, std))]
-        detail = [{"trace": self.trace.trace, "trace stderr": self.trace.stderr,
-                   "normalised trace": self.trace.trace / self.scale, "random-parameter loss": self.scale,
-                   "density support": f"[{self.density.support[0]:.3g}, {self.density.support[1]:.3g}]",
-                   **{f"top {k}": v for k, v in self.layers.items()}, "local Lipschitz": self.lipschitz}]
+        detail = [{**{k: v for k, v in self.detail.row().items() if k != "eps"}, "random-parameter loss": self.scale,
+                   "local Lipschitz": self.lipschitz}]
         return {"attack suite (%)": [{self.labels.get(k, k): v for k, v in self.suite.items()}],
                 "reviewer 1's grid (%)": [self.grid], "gradient-masking check": [self.masking.row()],
-                "top Hessian eigenvalues": hess, "trace, density, layers, local Lipschitz": detail,
+                "top Hessian eigenvalues": hess, "trace, density, layers (normalised), local Lipschitz": detail,
                 "perturbation cosine at theta +- a v": sim,
                 **({f"beside the study's models at eps {self.params.eps:g} (%; normalised top eigenvalue on the "
                     "first Hessian batch)": self.comparison} if self.comparison else {})}
@@ -192,15 +173,13 @@ def study_runs(store: Path, P: DiagnoseParams, exclude: str = "") -> list[Run]:
     return out[:P.compare]
 
 
-def _top(model: nn.Module, x, y, attack, P: DiagnoseParams, gen: torch.Generator):
-    """The fixed adversarial set of (x, y) and the top ``P.k`` Hessian eigenpairs of the loss on it."""
-    x_adv = hessian.fixed_adversarial_set(model, x, y, attack, generator=gen)
-    return x_adv, hessian.top_eigenpairs(model, x_adv, y, k=P.k, generator=gen)
-
-
 def _lipschitz(model: nn.Module, x, P: DiagnoseParams) -> float:
     return float(local_lipschitz(model, x, P.eps, steps=P.lipschitz_steps, step_size=P.eps / 4,
                                  generator=torch.Generator().manual_seed(P.seed)).mean())
+
+
+def _spectrum(model: nn.Module, x, y, P: DiagnoseParams, seed: int) -> Spectrum:
+    return spectrum(model, x, y, P.eps, P.train_attack, k=P.k, n_random=P.n_random, seed=seed)
 
 
 def _row(label: str, clean: float, pgd: float, top: float, lip: float) -> dict:
@@ -211,11 +190,9 @@ def compare_row(label: str, model: nn.Module, x, y, xh, yh, P: DiagnoseParams) -
     """What the comparison table shows of a model of the store: clean and PGD error, the normalised top
     eigenvalue on the first Hessian batch, the local Lipschitz constant, drawn exactly as
     :func:`diagnose_model` draws them for the diagnosed model (same generators, same order)."""
-    attack, gen = make_attack(P.train_attack), torch.Generator().manual_seed(P.seed)
     row = evaluate(model, x, y, {"PGD": P.train_attack}, seed=P.seed).row()
-    _, top = _top(model, xh, yh, attack, P, gen)
-    scale = hessian.random_parameter_loss(model, xh, yh, attack, P.n_random, generator=gen).mean
-    return _row(label, row["Clean"], row["PGD"], float(top.values[0]) / scale, _lipschitz(model, x, P))
+    top = _spectrum(model, xh, yh, P, P.seed)
+    return _row(label, row["Clean"], row["PGD"], float(top.normalised[0]), _lipschitz(model, x, P))
 
 
 def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
@@ -257,34 +234,22 @@ def diagnose_model(model: nn.Module, P: DiagnoseParams, *, device="cpu",
     grid = {**{k: v for k, v in res.row().items() if k not in ("Clean", "Worst")}, "grid worst": grid_worst(res, linf)}
     masking = masking_check(model, x, y, P.eps, P.masking)
 
-    attack = make_attack(P.train_attack)
-    gen = torch.Generator().manual_seed(P.seed)
-    tops = []
-    for b in range(P.hessian_batches):        # disjoint batches: the spread of the top eigenvalues over them
-        xb, yb = train.x[b * n:(b + 1) * n].to(device), train.y[b * n:(b + 1) * n].to(device)
-        g = gen if b == 0 else torch.Generator().manual_seed(P.seed + b)    # batch 0 draws as a single batch would
-        x_adv_b, top_b = _top(model, xb, yb, attack, P, g)
-        tops.append(top_b)
-        if b == 0:
-            xh, yh, x_adv, top = xb, yb, x_adv_b, tops[0]     # the first batch: vectors, trace, density, layers
-    scale = hessian.random_parameter_loss(model, xh, yh, attack, P.n_random, generator=gen).mean
-    spec = HessianSpectrum(model, x_adv, yh, seed=P.seed)
-    trace, density, layers = spec.trace(P.trace_samples), spec.density(P.slq_steps, P.slq_runs), spec.layers(P.layer_steps)
-
-    xc, yc = train.x[: P.cosine_examples].to(device), train.y[: P.cosine_examples].to(device)
-    directions = {"Eigenvector": torch.from_numpy(np.ascontiguousarray(top.vectors[0])),
-                  "Random": random_direction(model, gen)}
-    similarity = {d: perturbation_similarity(model, v, P.a_values, xc, yc, attack, repeats=P.repeats, generator=gen,
-                                             x_test=x[: P.cosine_examples], y_test=y[: P.cosine_examples])
-                  for d, v in directions.items()}
+    # disjoint batches: the spread of the top eigenvalues over them; batch 0 draws as a single batch would
+    batches = [(train.x[b * n:(b + 1) * n].to(device), train.y[b * n:(b + 1) * n].to(device))
+               for b in range(P.hessian_batches)]
+    spectra = [_spectrum(model, xb, yb, P, P.seed + b) for b, (xb, yb) in enumerate(batches)]
+    first = spectra[0]
+    detail = curvature_detail(model, first.x_adv, batches[0][1], P.eps, first.scale, trace_samples=P.trace_samples,
+                              slq_steps=P.slq_steps, slq_runs=P.slq_runs, layer_steps=P.layer_steps, seed=P.seed)
+    m = P.cosine_examples
+    similarity = cosine_similarity(model, train.x[:m].to(device), train.y[:m].to(device), x[:m], y[:m],
+                                   P.train_attack, a_values=P.a_values, repeats=P.repeats, seed=P.seed)
     lip = _lipschitz(model, x, P)
-    per_batch = np.stack([t.values for t in tops])
     runs = study_runs(store, P, exclude)         # measured as this model was: its row is read, not recomputed
-    this = _row("this model", suite["Clean"], suite["PGD"], float(top.values[0]) / scale, lip)
-    comparison = [this] + [compare_row(r.spec.label(), r.model(device=device), x, y, xh, yh, P)
+    this = _row("this model", suite["Clean"], suite["PGD"], float(first.normalised[0]), lip)
+    comparison = [this] + [compare_row(r.spec.label(), r.model(device=device), x, y, *batches[0], P)
                            for r in runs] if runs else None
-    return Diagnosis(P, suite, ev.labels(), grid, masking, per_batch.mean(axis=0), scale, trace, density, layers,
-                     similarity, lip, check, per_batch, draws, comparison)
+    return Diagnosis(P, suite, ev.labels(), grid, masking, spectra, detail, similarity, lip, check, draws, comparison)
 
 
 def load_model(arch: str, width: int, state_dict: str | Path, dataset: str = "mnist5k") -> nn.Module:

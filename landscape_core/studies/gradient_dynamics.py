@@ -5,21 +5,18 @@ analyse: :meth:`GradientDynamicsParams.zoo` is what the runner hands them.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from ..analysis.dynamics import Health, Windows, epoch_means, health, windows
+from ..analysis.dynamics import Health, Windows, health, windows
 from ..core.spec import param
-from ..data import Split, load_data
-from ..training import Run, TrainSpec, get_or_train
-from .base import NotebookParams, Task, TrainingParams, ZooParams, at_most, increasing
+from ..data import Split
+from ..training import TrainSpec, get_or_train
+from .base import NotebookParams, Task, TrainingParams, Zoo, ZooParams, at_most, increasing, load_zoo, zoo_data
 from .pas import EPS_MAX_RATIO
 
-__all__ = ["GradientDynamicsParams", "ZooTask", "Zoo", "load_zoo", "ZooRuns", "train_zoo", "width_sweep", "WidthSweep",
-           "width_specs", "late_gradients", "zoo_data", "train_task_zoos"]
+__all__ = ["GradientDynamicsParams", "ZooTask", "ZooRuns", "train_zoo", "width_sweep", "WidthSweep", "width_specs",
+           "late_gradients", "train_task_zoos"]
 
 
 @dataclass(frozen=True)
@@ -79,22 +76,6 @@ class GradientDynamicsParams(NotebookParams):
 
 
 @dataclass
-class Zoo:
-    """The zoo's runs by ε and how each ended (trained, or stuck on the plateau)."""
-
-    runs: dict[float, Run]
-    health: dict[float, Health]
-
-    def models(self, device="cpu") -> dict:
-        return {eps: run.model(device=device) for eps, run in self.runs.items()}
-
-    def learning_curves(self, n_train: int) -> dict[float, np.ndarray]:
-        """Fig 11: each model's training loss L_eps (at its attack's inputs) averaged over every epoch."""
-        return {eps: epoch_means(run.probes["loss"], math.ceil(n_train / run.spec.batch_size))
-                for eps, run in self.runs.items()}
-
-
-@dataclass
 class ZooRuns(Zoo):
     """The zoo with its probes and the Fig 2 windows."""
 
@@ -106,19 +87,6 @@ class ZooRuns(Zoo):
     @property
     def updates(self) -> int:
         return len(next(iter(self.probes.values()))["loss"])
-
-
-def zoo_data(zoo: ZooParams) -> tuple[Split, Split]:
-    return load_data(zoo.training.data_spec())
-
-
-def load_zoo(zoo: ZooParams, store: Path, *, device="cpu", progress: bool = False,
-             data: tuple[Split, Split] | None = None) -> Zoo:
-    """The zoo's runs (trained first when the store lacks them) and their health."""
-    data = data or zoo_data(zoo)
-    runs = {eps: get_or_train(spec, store, device=device, progress=progress, data=data)
-            for eps, spec in zoo.specs().items()}
-    return Zoo(runs, {eps: health(run, data[0], device) for eps, run in runs.items()})
 
 
 def train_zoo(zoo: ZooParams, store: Path, *, first_n: int, last_n: int, device="cpu", progress: bool = False,

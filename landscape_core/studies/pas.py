@@ -17,8 +17,7 @@ from torch import nn
 from ..analysis.attack_grid import AttackGridSpec, Transfer, grid_suite, grid_worst, l2_suite
 from ..analysis.dynamics import Health, health
 from ..analysis.masking import MaskingSpec, ModelFlags, masking_checks
-from ..analysis.robustness import (SUITE_ATTACKS, TABLE1_ATTACKS, Ensemble, EvalSpec, EvalSuite, evaluate,
-                                   evaluate_members_and_ensemble)
+from ..analysis.robustness import SUITE_ATTACKS, TABLE1_ATTACKS, Ensemble, EvalSpec, EvalSuite, evaluate
 from ..analysis.stats import mean_std
 from ..core.spec import ParameterError, param
 from ..data import Split, load_data
@@ -26,7 +25,7 @@ from ..training import ScheduleSpec, TrainSpec, get_or_train
 from .base import NotebookParams, Task, TrainingParams, at_most, increasing
 
 __all__ = ["PASParams", "Table1Task", "SCHEDULERS", "LR_WARMUP", "fig5_rows", "EPS_MAX_RATIO", "period_resets", "run_spec", "grid", "PASResult",
-           "run", "table_models", "transfer_spec", "attack_grid", "scheduler_means", "masking", "scheduled_spec", "task_spec",
+           "run", "Evaluated", "table_models", "transfer_spec", "attack_grid", "scheduler_means", "masking", "scheduled_spec", "task_spec",
            "TaskResult", "run_tasks"]
 
 SCHEDULERS = ("constant", "cosine", "linear")
@@ -191,29 +190,58 @@ def schedules(P: PASParams) -> tuple[dict[str, ScheduleSpec], dict[str, Schedule
 
 
 @dataclass
+class Evaluated:
+    """One evaluated model of Table 1, built once (:func:`table_models`, :func:`run_tasks`) and read by every
+    table and claim: which run it is, the model, and how its training ended."""
+
+    scheduler: str            # constant / cosine / linear
+    periodic: bool            # lr and eps reset (PAS)
+    kind: str                 # "final" (the run's last model), "final member" or "ensemble" (of the period ends)
+    seed: int
+    model: nn.Module
+    health: Health
+    task: str = ""            # a task of Table 1 ('': the notebook's own)
+
+    @property
+    def label(self) -> str:
+        """Its name in reviewer 1's grid and the masking table: ``cosine seed=0``, ``PAS ensemble seed=0``;
+        a task's: ``cifar10_resnet18 Cosine periodic=Yes seed=0``."""
+        if self.task:
+            return f"{self.task} {self.scheduler.capitalize()} periodic={self.keys()['periodic']} seed={self.seed}"
+        return f"{self.scheduler} seed={self.seed}" if self.kind == "final" else f"PAS {self.kind} seed={self.seed}"
+
+    def keys(self) -> dict:
+        """The columns that name its Table 1 row."""
+        return {"periodic": "Yes" if self.periodic else "No", "scheduler": self.scheduler.capitalize(),
+                "model": self.kind, "seed": self.seed}
+
+
+@dataclass
 class PASResult:
     """Fig 5 (robust error under the training PGD, mean and std over seeds, per scheduler and lr), the
-    Table 1 rows (one per evaluated model: the three schedulers, the PAS final member and ensemble) and
-    how each training run ended (``health`` by grid cell; ``row_health`` aligned with ``rows``)."""
+    Table 1 models (the three schedulers, the PAS final member and ensemble, per seed) with their
+    evaluation under the suite, and how each grid run ended (``health`` by grid cell)."""
 
     lrs: tuple[float, ...]
     fig5: dict[str, dict[float, tuple[float, float]]]
-    rows: list[dict]
+    models: list[Evaluated]
+    results: list[dict]                    # the suite's errors of each of ``models``
     health: dict[tuple[str, float, int], Health]
-    row_health: list[Health]
 
-    def mean_over_seeds(self, model: str, column: str) -> float:
-        vals = [r[column] for r in self.rows if r["model"] == model]
-        return sum(vals) / len(vals)
+    @property
+    def rows(self) -> list[dict]:
+        """Table 1: one row per evaluated model."""
+        return [{**m.keys(), **r} for m, r in zip(self.models, self.results)]
+
+    @property
+    def row_health(self) -> list[Health]:
+        """How each row's run ended, in the order of :attr:`rows`."""
+        return [m.health for m in self.models]
 
     def cells(self, scheduler: str | None = None, lr: float | None = None) -> dict[str, Health]:
         """Health of the grid's runs (of one scheduler, at one lr, or all), labelled for a regime."""
         return {f"{s} lr={l:g} seed={k}": h for (s, l, k), h in self.health.items()
                 if scheduler in (None, s) and lr in (None, l)}
-
-    def trained_rows(self) -> list[dict]:
-        """The Table 1 rows whose model left the initial plateau."""
-        return [r for r, h in zip(self.rows, self.row_health) if h.trained]
 
     def fig5_means(self) -> dict[str, dict[float, float]]:
         """Fig 5 as the claim rule reads it: scheduler -> lr -> mean robust error (%)."""
@@ -227,47 +255,35 @@ def run(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | 
     suite = P.suite()
     runs = {cell: get_or_train(run_spec(P, *cell), store, device=device, progress=P.progress, data=data)
             for cell in grid(P)}
-    models = {cell: r.model(device=device) for cell, r in runs.items()}
     healths = {cell: health(r, data[0], device) for cell, r in runs.items()}
 
     def errors(model, attacks) -> dict:
         return evaluate(model, x_test, y_test, attacks, batch_size=P.eval_batch_size, seed=P.seed,
                         progress=P.progress and len(attacks) > 1).row()
 
-    fig5 = {s: {lr: mean_std([errors(models[(s, lr, P.seed + k)], {"PGD": suite["PGD"]})["PGD"]
+    fig5 = {s: {lr: mean_std([errors(runs[(s, lr, P.seed + k)].model(device=device), {"PGD": suite["PGD"]})["PGD"]
                               for k in range(P.seeds)]) for lr in P.lrs} for s in fig5_rows(P)}
-    rows = [{"periodic": "No", "scheduler": s.capitalize(), "model": "final", "seed": P.seed + k,
-             **errors(models[(s, P.table_lr, P.seed + k)], suite)} for s in SCHEDULERS for k in range(P.seeds)]
-    row_health = [healths[(s, P.table_lr, P.seed + k)] for s in SCHEDULERS for k in range(P.seeds)]
-    for k in range(P.seeds if P.has_pas else 0):
-        run_k = get_or_train(run_spec(P, P.periodic_scheduler, P.table_lr, P.seed + k, periodic=True), store,
-                             device=device, progress=P.progress, data=data)
-        res = evaluate_members_and_ensemble(run_k.snapshots(device), x_test, y_test, suite,
-                                            batch_size=P.eval_batch_size, seed=P.seed, progress=P.progress)
-        h = health(run_k, data[0], device)
-        for name, label in ((f"member_{len(run_k.spec.snapshots)}", "final member"), ("ensemble", "ensemble")):
-            rows.append({"periodic": "Yes", "scheduler": P.periodic_scheduler.capitalize(), "model": label,
-                         "seed": P.seed + k, **res[name].row()})
-            row_health.append(h)
-    return PASResult(tuple(P.lrs), fig5, rows, {(s, lr, k): h for (s, lr, k), h in healths.items()}, row_health)
+    models = table_models(P, store, device=device, data=data)
+    return PASResult(tuple(P.lrs), fig5, models, [errors(m.model, suite) for m in models], healths)
 
 
 def table_models(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | None = None
-                 ) -> dict[str, tuple[nn.Module, Health]]:
-    """The models of Table 1, labelled: each scheduler's run at the Table 1 lr per seed, then per seed
-    the PAS run's final member and its ensemble (with the PAS run's health)."""
+                 ) -> list[Evaluated]:
+    """The models of Table 1 (trained first when the store lacks them): each scheduler's run at the Table 1
+    lr per seed, then per seed the PAS run's final member and its ensemble (with the PAS run's health)."""
     data = data or load_data(P.training.data_spec())
-    out = {}
+    out = []
     for s in SCHEDULERS:
         for k in range(P.seeds):
-            run = get_or_train(run_spec(P, s, P.table_lr, P.seed + k), store, device=device, data=data)
-            out[f"{s} seed={P.seed + k}"] = (run.model(device=device), health(run, data[0], device))
+            run = get_or_train(run_spec(P, s, P.table_lr, P.seed + k), store, device=device, progress=P.progress,
+                               data=data)
+            out.append(Evaluated(s, False, "final", P.seed + k, run.model(device=device), health(run, data[0], device)))
     for k in range(P.seeds if P.has_pas else 0):
         run = get_or_train(run_spec(P, P.periodic_scheduler, P.table_lr, P.seed + k, periodic=True), store,
-                           device=device, data=data)
+                           device=device, progress=P.progress, data=data)
         members, h = run.snapshots(device), health(run, data[0], device)
-        out[f"PAS final member seed={P.seed + k}"] = (members[-1], h)
-        out[f"PAS ensemble seed={P.seed + k}"] = (Ensemble(members), h)
+        out += [Evaluated(P.periodic_scheduler, True, "final member", P.seed + k, members[-1], h),
+                Evaluated(P.periodic_scheduler, True, "ensemble", P.seed + k, Ensemble(members), h)]
     return out
 
 
@@ -277,9 +293,11 @@ def transfer_spec(P: PASParams) -> TrainSpec:
     return run_spec(P, "cosine", P.table_lr, P.seed + P.seeds)
 
 
-def attack_grid(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | None = None) -> list[dict]:
+def attack_grid(P: PASParams, models: list[Evaluated], store: Path, *, device="cpu",
+                data: tuple[Split, Split] | None = None) -> list[dict]:
     """Reviewer 1's table: each Table 1 model's robust error (%) under the training PGD, the step-size grid,
-    PGD with restarts, the L2 columns and the transfer attack, and the per-example worst of the L-inf grid."""
+    PGD with restarts, the L2 columns and the transfer attack (its surrogate from ``store``), and the
+    per-example worst of the L-inf grid."""
     data = data or load_data(P.training.data_spec())
     x, y = data[1].x[: P.n_test].to(device), data[1].y[: P.n_test].to(device)
     train = P.training.attack(P.eps)
@@ -287,30 +305,33 @@ def attack_grid(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, S
     surrogate = get_or_train(transfer_spec(P), store, device=device, progress=P.progress, data=data).model(device=device)
     transfer = {"transfer": Transfer(surrogate, train)}
     rows = []
-    for label, (model, h) in table_models(P, store, device=device, data=data).items():
-        res = evaluate(model, x, y, {"PGD": train, **linf, **l2_suite(P.attack_grid), **transfer},
+    for m in models:
+        res = evaluate(m.model, x, y, {"PGD": train, **linf, **l2_suite(P.attack_grid), **transfer},
                        batch_size=P.eval_batch_size, seed=P.seed)
         row = res.row()
-        rows.append({"model": label, "Clean": row["Clean"], "PGD": row["PGD"], **{c: row[c] for c in linf},
+        rows.append({"model": m.label, "Clean": row["Clean"], "PGD": row["PGD"], **{c: row[c] for c in linf},
                      "grid worst": grid_worst(res, ["PGD", *linf]), **{c: row[c] for c in res.wrong if c.startswith(
-                         ("PGD-L2", "APGD-L2"))}, "transfer": row["transfer"], "end of training": h.state()})
+                         ("PGD-L2", "APGD-L2"))}, "transfer": row["transfer"], "end of training": m.health.state()})
     return rows
 
 
-def scheduler_means(rows: list[dict], column: str) -> dict[str, float]:
-    """Per scheduler (constant, cosine, linear), the mean of ``column`` over its seeds' rows of :func:`attack_grid`."""
+def scheduler_means(models: list[Evaluated], rows: list[dict], column: str) -> dict[str, float]:
+    """Per scheduler (constant, cosine, linear), the mean of ``column`` over the rows of its final models
+    (``rows``: one per model of ``models``, as :func:`attack_grid` gives them)."""
+    by_label = {m.label: m for m in models}
     out = {}
     for s in SCHEDULERS:
-        vals = [r[column] for r in rows if r["model"].startswith(f"{s} seed=")]
+        vals = [r[column] for r in rows if by_label[r["model"]].kind == "final" and by_label[r["model"]].scheduler == s]
         out[s] = sum(vals) / len(vals)
     return out
 
 
-def masking(P: PASParams, store: Path, *, device="cpu", data: tuple[Split, Split] | None = None) -> list[ModelFlags]:
+def masking(P: PASParams, models: list[Evaluated], *, device="cpu",
+            data: tuple[Split, Split] | None = None) -> list[ModelFlags]:
     """The gradient-masking flags of every Table 1 model (first ``masking.n_examples`` test points)."""
     data = data or load_data(P.training.data_spec())
     x, y = data[1].x[: P.n_test].to(device), data[1].y[: P.n_test].to(device)
-    return masking_checks(table_models(P, store, device=device, data=data), x, y, P.eps, P.masking)
+    return masking_checks({m.label: (m.model, m.health) for m in models}, x, y, P.eps, P.masking)
 
 
 def task_spec(task: Table1Task, scheduler: str, seed: int, periodic: bool) -> TrainSpec:
@@ -323,24 +344,27 @@ def task_spec(task: Table1Task, scheduler: str, seed: int, periodic: bool) -> Tr
 
 @dataclass
 class TaskResult:
-    """The Table 1 rows of one task (final model without resets, ensemble of the period ends with them;
-    one row per seed) and how each row's training run ended."""
+    """The Table 1 models of one task (final model without resets, ensemble of the period ends with them;
+    one per seed) and their evaluation under the suite."""
 
     task: Table1Task
-    rows: list[dict]
-    row_health: list[Health]
+    models: list[Evaluated]
+    results: list[dict]
+
+    @property
+    def rows(self) -> list[dict]:
+        return [{**m.keys(), **r} for m, r in zip(self.models, self.results)]
 
     def mean(self, periodic: bool, scheduler: str, column: str = "PGD") -> float:
         """Mean over seeds of ``column`` in the rows of ``scheduler`` with / without the periodic lr."""
-        vals = [r[column] for r in self.rows if r["periodic"] == ("Yes" if periodic else "No")
-                and r["scheduler"] == scheduler.capitalize()]
+        vals = [r[column] for m, r in zip(self.models, self.results)
+                if m.periodic == periodic and m.scheduler == scheduler]
         return sum(vals) / len(vals) if vals else float("nan")
 
     def runs(self, periodic: bool | None = None, scheduler: str | None = None) -> dict[str, Health]:
         """Health of the task's runs (with / without the periodic lr, of one scheduler, or all), labelled."""
-        return {f"{self.task.name} {r['scheduler']} periodic={r['periodic']} seed={r['seed']}": h
-                for r, h in zip(self.rows, self.row_health)
-                if periodic in (None, r["periodic"] == "Yes") and scheduler in (None, r["scheduler"].lower())}
+        return {m.label: m.health for m in self.models
+                if periodic in (None, m.periodic) and scheduler in (None, m.scheduler)}
 
 
 def run_tasks(P: PASParams, store: Path, *, device="cpu") -> list[TaskResult]:
@@ -350,18 +374,16 @@ def run_tasks(P: PASParams, store: Path, *, device="cpu") -> list[TaskResult]:
     for task in P.tasks:
         data = load_data(task.training.data_spec())
         x, y = data[1].x[: P.n_test], data[1].y[: P.n_test]
-        suite = P.suite(task)
-        rows, healths = [], []
+        models = []
         for periodic in task.periodic_lr:
             for s in SCHEDULERS:
                 for k in range(P.seeds):
                     run_k = get_or_train(task_spec(task, s, P.seed + k, periodic), store, device=device,
                                          progress=P.progress, data=data)
                     model = Ensemble(run_k.snapshots(device)) if periodic else run_k.model(device=device)
-                    res = evaluate(model, x, y, suite, batch_size=P.eval_batch_size, seed=P.seed,
-                                   progress=P.progress)
-                    rows.append({"periodic": "Yes" if periodic else "No", "scheduler": s.capitalize(),
-                                 "model": "ensemble" if periodic else "final", "seed": P.seed + k, **res.row()})
-                    healths.append(health(run_k, data[0], device))
-        out.append(TaskResult(task, rows, healths))
+                    models.append(Evaluated(s, periodic, "ensemble" if periodic else "final", P.seed + k, model,
+                                            health(run_k, data[0], device), task.name))
+        results = [evaluate(m.model, x, y, P.suite(task), batch_size=P.eval_batch_size, seed=P.seed,
+                            progress=P.progress).row() for m in models]
+        out.append(TaskResult(task, models, results))
     return out

@@ -1,7 +1,8 @@
 """Adversarial training with per-mini-batch probes, checkpoints and exact resume.
 
 One :class:`TrainSpec` describes a run completely (data, model, training attack, ε and learning-rate
-schedules, optimiser, seed); :func:`train` executes it in a run folder:
+schedules, optimiser, seed); :func:`train` executes it in a run folder, through :func:`run_epochs`, the
+checkpointed epoch loop it shares with the Bezier-curve trainer (:mod:`landscape_core.analysis.curve_training`):
 
 * every mini-batch: the ε and learning rate in force are read from their schedules at the fractional
   epoch; PGD (parameters frozen, step following ε) makes the adversarial batch; one optimiser step;
@@ -68,7 +69,9 @@ class TrainSpec(Spec):
     lr_max: float | None = param(None, gt=0.0, added=True,
                                  doc="linear lr warm-up: the v_max of eq. (5) for the learning rate (None: lr, "
                                      "reached at the end); 2 lr reaches lr half-way")
-    lr_milestones: tuple[float, ...] = param((), each=dict(gt=0.0, lt=1.0), doc="step decay, fractions of a period")
+    lr_milestones: tuple[float, ...] = param((), each=dict(gt=0.0, lt=1.0),
+                                             doc="step decay at these FRACTIONS of a period (of the run without "
+                                                 "periodic); CurveTrainSpec's lr_milestones are epochs")
     lr_gamma: float = param(0.1, gt=0.0)
     periodic: tuple[float, ...] = param((), each=dict(gt=0.0), doc="PAS: epochs where lr and ε restart")
     update: str = param("batch", choices=("batch", "epoch"), doc="schedules read per mini-batch or per epoch")
@@ -116,7 +119,7 @@ class TrainSpec(Spec):
                             v_max=self.lr_max if self.lr_schedule == "linear" else None)
 
 
-def build_model(spec: TrainSpec, device="cpu") -> nn.Module:
+def initial_model(spec: TrainSpec, device="cpu") -> nn.Module:
     """The model of ``spec`` with its seeded initialisation (global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
@@ -155,6 +158,88 @@ class DeadLayerProbe:
             h.remove()
 
 
+# --- the checkpointed epoch loop (model training here, Bezier curves in analysis.curve_training) ---
+@dataclass
+class Epochs:
+    """Where :func:`run_epochs` left a run."""
+
+    start: int          # the epoch this call resumed at (0: the run's first)
+    done: int           # epochs complete
+    stopped: bool       # an epoch ended the run (diverged)
+    finished: bool      # every epoch done, or stopped
+
+
+class EpochTrainer:
+    """One run that :func:`run_epochs` drives: override :meth:`state`, :meth:`load` and :meth:`epoch`."""
+
+    def state(self) -> dict:
+        """Everything a resumed run needs (tensors, numbers, lists, dicts), saved after every epoch."""
+        raise NotImplementedError
+
+    def load(self, state: dict) -> None:
+        """Restore :meth:`state`'s dict."""
+        raise NotImplementedError
+
+    def begin(self, start: int, end: int) -> None:
+        """Before epoch ``start`` (0 unless resumed), the first this call runs; it stops before ``end``."""
+
+    def epoch(self, epoch: int) -> bool:
+        """One pass over the data; False ends the run there (nothing of that epoch is checkpointed)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """After the last epoch this call runs, whatever happened."""
+
+    def final(self, ran: Epochs) -> None:
+        """Once the run is finished: every epoch done, or stopped."""
+
+
+def _last_checkpoint(path: Path | None, what: str, map_location) -> dict | None:
+    """The checkpoint at ``path``, or None: absent, or damaged (a run killed while the disk failed, a
+    truncated copy), then deleted with a warning that the ``what`` restarts from its first epoch."""
+    if path is None or not path.exists():
+        return None
+    try:
+        return load_checkpoint(path, map_location=map_location)
+    except DamagedFile as err:
+        warnings.warn(f"{err}; the {what} restarts from its first epoch", stacklevel=4)   # the trainer's caller
+        path.unlink()
+        return None
+
+
+def run_epochs(trainer: EpochTrainer, epochs: int, path: str | Path | None = None, *, what: str = "run",
+               map_location="cpu", stop_after: int | None = None) -> Epochs:
+    """Run ``trainer`` to ``epochs`` epochs, resuming from the checkpoint at ``path`` (None: none kept).
+
+    After every complete epoch ``trainer.state()`` and the epoch count are written to ``path``
+    atomically, so a killed run resumes from its last complete epoch; a damaged checkpoint is deleted
+    with a warning (``what``: the word for the run in it).  ``stop_after`` ends this call after that
+    many epochs (simulates a kill); ``trainer.final`` runs only once the run is finished."""
+    path = Path(path) if path is not None else None
+    state = _last_checkpoint(path, what, map_location)
+    start = 0 if state is None else int(state["epoch"])
+    if state is not None:
+        trainer.load(state)
+    end = epochs if stop_after is None else min(epochs, start + stop_after)
+    done, stopped = start, False
+    try:
+        trainer.begin(start, end)
+        for epoch in range(start, end):
+            if not trainer.epoch(epoch):
+                stopped = True
+                break
+            done = epoch + 1
+            if path is not None:
+                save_checkpoint(path, {**trainer.state(), "epoch": done})
+    finally:
+        trainer.close()
+    result = Epochs(start, done, stopped, finished=stopped or done >= epochs)
+    if result.finished:
+        trainer.final(result)
+    return result
+
+
+# --- adversarial training ------------------------------------------------------------------------
 @dataclass
 class TrainResult:
     epochs_done: int
@@ -168,116 +253,132 @@ def train(spec: TrainSpec, run_dir: Path, *, device="cpu", progress: bool = Fals
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
-    train_split, _ = data if data is not None else load_data(spec.data)
-    # the training set moves to the device once (per-batch copies from pageable memory synchronise)
-    x_all, y_all = train_split.x.to(device), train_split.y.to(device)
-    layout = memory_format(spec.precision, device, x_all.dim())
-    model = build_model(spec, device).to(memory_format=layout)
-    theta0 = get_flat_params(model)
-    opt = make_optimizer(spec.optimizer, model.parameters(), spec.lr, spec.momentum, spec.weight_decay)
-    attack = make_attack(spec.attack)
-    gen = torch.Generator().manual_seed(spec.seed)                    # shuffling, augmentation
-    agen = torch.Generator(device=device).manual_seed(spec.seed + 1)   # attack random starts
-    probes = {k: [] for k in PROBES}
-    start_epoch, seconds = 0, 0.0
+    trainer = _ModelTrainer(spec, run_dir, device, data, progress)
+    ran = run_epochs(trainer, spec.epochs, run_dir / "last.pt", map_location=device, stop_after=stop_after_epochs)
+    return TrainResult(epochs_done=ran.done, diverged=ran.stopped, seconds=trainer.seconds)
 
-    last = run_dir / "last.pt"
-    ck = None
-    if last.exists():
-        try:
-            ck = load_checkpoint(last, map_location=device)
-        except DamagedFile as err:         # a run killed while the disk failed, or a truncated copy
-            warnings.warn(f"{err}; the run restarts from its first epoch", stacklevel=2)
-            last.unlink()
-    if ck is not None:
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        gen.set_state(ck["gen"].cpu())
-        agen.set_state(ck["agen"].cpu())
-        theta0 = ck["theta0"].to(device)
-        probes = {k: list(v.tolist()) for k, v in ck["probes"].items()}
-        start_epoch, seconds = ck["epoch"], ck["seconds"]
-    else:
-        save_checkpoint(run_dir / "init.pt", {"model": model.state_dict()})
 
-    n_batches = math.ceil(len(y_all) / spec.batch_size)
-    eps_spec, lr_spec = spec.eps_spec, spec.lr_spec
-    probe = DeadLayerProbe(model)
-    diverged, done = False, start_epoch
-    pending_dist: list[torch.Tensor] = []
-    end_epoch = spec.epochs if stop_after_epochs is None else min(spec.epochs, start_epoch + stop_after_epochs)
-    bar = tqdm(total=(end_epoch - start_epoch) * n_batches, disable=not progress, desc="train", leave=False)
-    label = spec.label()
-    report(f"train {label}: " + (f"resumed at epoch {start_epoch}/{spec.epochs}" if start_epoch else "started"))
-    try:
-        for epoch in range(start_epoch, end_epoch):
-            t0 = time.perf_counter()
-            model.train()
-            for i, (xb, yb) in enumerate(batches(x_all, y_all, spec.batch_size, generator=gen)):
-                t = epoch + i / n_batches
-                eps = schedule_value(eps_spec, t) if spec.attack.name != "none" else 0.0
-                lr = schedule_value(lr_spec, t)
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                if spec.augment:
-                    xb = augment_cifar(xb, gen)
-                xb, yb = xb.to(device).contiguous(memory_format=layout), yb.to(device)
-                with autocast(spec.precision, device):
-                    x_in = attack(model, xb, yb, agen, eps=eps) if eps > 0 else xb
-                    with probe:
-                        logits = model(x_in)
-                    if spec.objective == "trades":
-                        loss = trades_loss(model(xb), logits, yb, spec.beta)
-                    else:
-                        loss = F.cross_entropy(logits, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                with torch.no_grad():
-                    gnorm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters() if p.grad is not None))
-                    err = (logits.argmax(1) != yb).float().mean()
-                    # ONE device-to-host copy per batch (on a GPU every read is a synchronisation)
-                    loss_v, gnorm_v, err_v, dead_v = torch.stack(
-                        [loss.detach(), gnorm, err, probe.dead_count().to(loss.device, loss.dtype)]).tolist()
-                if not math.isfinite(loss_v):      # before the step: final.pt keeps the last finite model
-                    diverged = True
-                    break
-                opt.step()
-                with torch.no_grad():          # read at the end of the epoch, with the other probes
-                    pending_dist.append((get_flat_params(model) - theta0).norm())
-                for k, v in (("grad_norm", gnorm_v), ("loss", loss_v), ("robust_err", err_v), ("eps", eps),
-                             ("lr", lr), ("dead_layers", dead_v)):
-                    probes[k].append(float(v))
-                bar.update(1)
-            probes["dist"].extend(torch.stack(pending_dist).tolist() if pending_dist else [])
-            pending_dist.clear()
-            seconds += time.perf_counter() - t0
-            if diverged:
+class _ModelTrainer(EpochTrainer):
+    """The state of one :func:`train` call: model, optimiser, generators, probes; one batch per :meth:`step`."""
+
+    def __init__(self, spec: TrainSpec, run_dir: Path, device: torch.device, data, progress: bool):
+        self.spec, self.run_dir, self.device, self.progress = spec, run_dir, device, progress
+        train_split, _ = data if data is not None else load_data(spec.data)
+        # the training set moves to the device once (per-batch copies from pageable memory synchronise)
+        self.x, self.y = train_split.x.to(device), train_split.y.to(device)
+        self.layout = memory_format(spec.precision, device, self.x.dim())
+        self.model = initial_model(spec, device).to(memory_format=self.layout)
+        self.theta0 = get_flat_params(self.model)
+        self.opt = make_optimizer(spec.optimizer, self.model.parameters(), spec.lr, spec.momentum, spec.weight_decay)
+        self.attack = make_attack(spec.attack)
+        self.gen = torch.Generator().manual_seed(spec.seed)                    # shuffling, augmentation
+        self.agen = torch.Generator(device=device).manual_seed(spec.seed + 1)   # attack random starts
+        self.probes = {k: [] for k in PROBES}
+        self.seconds = 0.0
+        self.n_batches = math.ceil(len(self.y) / spec.batch_size)
+        self.eps_spec, self.lr_spec = spec.eps_spec, spec.lr_spec
+        self.probe, self.bar = None, None
+
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "gen": self.gen.get_state(),
+                "agen": self.agen.get_state().cpu(), "theta0": self.theta0.cpu(), "seconds": self.seconds,
+                "probes": self._probe_tensors()}
+
+    def load(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.gen.set_state(state["gen"].cpu())
+        self.agen.set_state(state["agen"].cpu())
+        self.theta0 = state["theta0"].to(self.device)
+        self.probes = {k: list(v.tolist()) for k, v in state["probes"].items()}
+        self.seconds = state["seconds"]
+
+    def begin(self, start: int, end: int) -> None:
+        if start == 0:
+            save_checkpoint(self.run_dir / "init.pt", {"model": self.model.state_dict()})
+        self.probe = DeadLayerProbe(self.model)
+        self.bar = tqdm(total=(end - start) * self.n_batches, disable=not self.progress, desc="train", leave=False)
+        resumed = f"resumed at epoch {start}/{self.spec.epochs}" if start else "started"
+        report(f"train {self.spec.label()}: {resumed}")
+
+    def epoch(self, epoch: int) -> bool:
+        t0 = time.perf_counter()
+        self.model.train()
+        dist: list[torch.Tensor] = []          # ‖θ − θ0‖ after each step, read at the end of the epoch
+        finite = True
+        for i, (xb, yb) in enumerate(batches(self.x, self.y, self.spec.batch_size, generator=self.gen)):
+            finite = self.step(epoch + i / self.n_batches, xb, yb, dist)
+            if not finite:
                 break
-            done = epoch + 1
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "gen": gen.get_state(),
-                     "agen": agen.get_state().cpu(), "theta0": theta0.cpu(), "epoch": epoch + 1,
-                     "seconds": seconds, "probes": {k: torch.tensor(v, dtype=torch.float64) for k, v in probes.items()}}
-            if epoch + 1 in spec.snapshots:
-                save_checkpoint(run_dir / f"epoch_{epoch + 1}.pt", {"model": model.state_dict()})
-            save_checkpoint(last, state)
-            per_epoch = seconds / (epoch + 1)
-            report(f"train {label}: epoch {epoch + 1}/{spec.epochs}, {per_epoch:.0f} s per epoch, "
-                   f"~{duration(per_epoch * (spec.epochs - epoch - 1))} left in this run")
-    finally:
-        probe.remove()
-        bar.close()
+            self.bar.update(1)
+        self.probes["dist"].extend(torch.stack(dist).tolist() if dist else [])
+        self.seconds += time.perf_counter() - t0
+        if finite:
+            self._end_epoch(epoch + 1)
+        return finite
 
-    epochs_done = done
-    finished = diverged or done >= spec.epochs
-    if finished:
-        save_checkpoint(run_dir / "final.pt", {"model": model.state_dict()})
-        save_checkpoint(run_dir / "probes.pt", {k: torch.tensor(v, dtype=torch.float64) for k, v in probes.items()})
-        save_json(run_dir / "result.json", {"spec": spec.to_dict(), "digest": spec.digest(),
-                                            "epochs_done": epochs_done, "diverged": diverged,
-                                            "seconds": round(seconds, 2), "n_updates": len(probes["loss"]),
-                                            "device": device.type, "precision": spec.precision, "torch": torch.__version__,
-                                            "numerics": numerics(device, spec.precision)})
-    return TrainResult(epochs_done=epochs_done, diverged=diverged, seconds=seconds)
+    def step(self, t: float, xb: torch.Tensor, yb: torch.Tensor, dist: list[torch.Tensor]) -> bool:
+        """One optimiser step at fractional epoch ``t`` and its probes; False (no step) at a non-finite loss."""
+        spec, model, opt, device = self.spec, self.model, self.opt, self.device
+        eps = schedule_value(self.eps_spec, t) if spec.attack.name != "none" else 0.0
+        lr = schedule_value(self.lr_spec, t)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        if spec.augment:
+            xb = augment_cifar(xb, self.gen)
+        xb, yb = xb.to(device).contiguous(memory_format=self.layout), yb.to(device)
+        with autocast(spec.precision, device):
+            x_in = self.attack(model, xb, yb, self.agen, eps=eps) if eps > 0 else xb
+            with self.probe:
+                logits = model(x_in)
+            if spec.objective == "trades":
+                loss = trades_loss(model(xb), logits, yb, spec.beta)
+            else:
+                loss = F.cross_entropy(logits, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            gnorm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters() if p.grad is not None))
+            err = (logits.argmax(1) != yb).float().mean()
+            # ONE device-to-host copy per batch (on a GPU every read is a synchronisation)
+            loss_v, gnorm_v, err_v, dead_v = torch.stack(
+                [loss.detach(), gnorm, err, self.probe.dead_count().to(loss.device, loss.dtype)]).tolist()
+        if not math.isfinite(loss_v):      # before the step: final.pt keeps the last finite model
+            return False
+        opt.step()
+        with torch.no_grad():
+            dist.append((get_flat_params(model) - self.theta0).norm())
+        for k, v in (("grad_norm", gnorm_v), ("loss", loss_v), ("robust_err", err_v), ("eps", eps), ("lr", lr),
+                     ("dead_layers", dead_v)):
+            self.probes[k].append(float(v))
+        return True
+
+    def _end_epoch(self, done: int) -> None:
+        """The snapshot of epoch ``done`` when asked for, and the progress line."""
+        if done in self.spec.snapshots:
+            save_checkpoint(self.run_dir / f"epoch_{done}.pt", {"model": self.model.state_dict()})
+        per_epoch = self.seconds / done
+        report(f"train {self.spec.label()}: epoch {done}/{self.spec.epochs}, {per_epoch:.0f} s per epoch, "
+               f"~{duration(per_epoch * (self.spec.epochs - done))} left in this run")
+
+    def close(self) -> None:
+        if self.probe is not None:
+            self.probe.remove()
+        if self.bar is not None:
+            self.bar.close()
+
+    def final(self, ran: Epochs) -> None:
+        """``final.pt``, ``probes.pt`` and, last, ``result.json`` (its presence marks a complete run)."""
+        spec, device = self.spec, self.device
+        save_checkpoint(self.run_dir / "final.pt", {"model": self.model.state_dict()})
+        save_checkpoint(self.run_dir / "probes.pt", self._probe_tensors())
+        result = {"spec": spec.to_dict(), "digest": spec.digest(), "epochs_done": ran.done, "diverged": ran.stopped,
+                  "seconds": round(self.seconds, 2), "n_updates": len(self.probes["loss"]), "device": device.type,
+                  "precision": spec.precision, "torch": torch.__version__, "numerics": numerics(device, spec.precision)}
+        save_json(self.run_dir / "result.json", result)
+
+    def _probe_tensors(self) -> dict[str, torch.Tensor]:
+        return {k: torch.tensor(v, dtype=torch.float64) for k, v in self.probes.items()}
 
 
 def load_probes(run_dir: Path) -> dict[str, "np.ndarray"]:

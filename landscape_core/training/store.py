@@ -14,6 +14,7 @@ not both train it: the second waits, then finds it complete.
 from __future__ import annotations
 
 import fcntl
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,10 @@ from torch import nn
 
 from ..core.io import DamagedFile, load_checkpoint, load_json, save_json
 from ..core.spec import Spec
-from .loop import TrainSpec, build_model, load_probes, load_result, train
+from .loop import TrainSpec, initial_model, load_probes, load_result, train
 
-__all__ = ["STORE_VERSION", "Run", "run_key", "run_path", "is_complete", "get_or_run", "get_or_train", "damaged"]
+__all__ = ["STORE_VERSION", "Run", "run_key", "run_path", "is_complete", "get_or_run", "get_or_train", "damaged",
+           "stored_results"]
 
 # Part of every run's key: bump it when a change to the training code changes what a spec produces,
 # so that stores written by older code are not silently reused.
@@ -42,6 +44,18 @@ def run_path(spec: Spec, store: Path) -> Path:
 
 def is_complete(spec: Spec, store: Path) -> bool:
     return (run_path(spec, store) / "result.json").exists()
+
+
+def stored_results(store: Path | None) -> dict[str, dict]:
+    """Every complete run's ``result.json`` in ``store`` (training runs and curves), by folder name; a
+    damaged one is left out with a warning naming it (the report still builds)."""
+    out = {}
+    for path in sorted(Path(store).glob("*/result.json")) if store is not None else ():
+        try:
+            out[path.parent.name] = load_json(path)
+        except DamagedFile as err:
+            warnings.warn(str(damaged(path.parent, err)), stacklevel=2)
+    return out
 
 
 @contextmanager
@@ -112,7 +126,7 @@ class Run:
 
     def model(self, which: str = "final", device="cpu") -> nn.Module:
         """The trained model (``"final"``, ``"init"`` or ``"epoch_<k>"``) in eval mode."""
-        model = build_model(self.spec, device)
+        model = initial_model(self.spec, device)
         model.load_state_dict(self._read(load_checkpoint, self.path / f"{which}.pt", device)["model"])
         return model.eval()
 

@@ -46,7 +46,7 @@ def test_every_claim_links_to_an_existing_cell():
 def test_a_diagnose_page_of_a_factory_model_in_the_browser(browser, tmp_path, monkeypatch):
     """Issue 27: the page of a model brought through ``--model package.module:factory`` renders: its figures
     load, the console is clean, the checks and the tables are there."""
-    from landscape_core.cli.runner import main
+    from landscape_core.cli.main import main
     (tmp_path / "my_nets.py").write_text("from landscape_core.models.networks import build_model\n\n\n"
                                          "def lenet1():\n    return build_model('lenet', 1)\n")
     monkeypatch.syspath_prepend(str(tmp_path))

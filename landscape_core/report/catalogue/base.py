@@ -9,7 +9,7 @@ from ...analysis.dynamics import CONVERGED_FRACTION, TRAINED_FRACTION_OF_CHANCE,
 from ...analysis.stats import rank_correlation
 
 __all__ = ["Outcome", "Rule", "CATALOGUE", "KINDS", "TREND_RHO", "TRAINED", "CONVERGED", "rule", "in_regime", "every", "fmt",
-           "fmt_list"]
+           "fmt_list", "trend"]
 
 KINDS = ("paper", "check")
 LIU = "Liu et al. 2020"
@@ -101,7 +101,7 @@ def _label(k) -> str:
     return f"eps={k:g}" if isinstance(k, (int, float)) else str(k)
 
 
-def _trend(x: Sequence[float], values: Sequence[float], direction: int, what: str,
+def trend(x: Sequence[float], values: Sequence[float], direction: int, what: str,
            health: Mapping[float, Health] | None, level: str, min_points: int = 3) -> Outcome:
     """A monotone trend over the budgets ``x`` whose models are in ``level`` (all, without ``health``)."""
     keep = [i for i, e in enumerate(x) if health is None or e in in_regime({e: health[e]}, level)[0]]

@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ...analysis.dynamics import Health
-from .base import CONVERGED, LIU, TREND_RHO, Outcome, _trend, fmt, fmt_list, rule
+from .base import CONVERGED, LIU, TREND_RHO, Outcome, trend, fmt, fmt_list, rule
 
 # ----------------------------------------------------------------------------- 01: linear theory (Sec 3)
 
@@ -117,4 +117,4 @@ def thm2_tail(norms: Mapping[float, Sequence[float]], health: Mapping[float, Hea
     pooled = np.concatenate([np.asarray(norms[e], float) for e in keep]) if keep else np.zeros(1)
     c = float(np.median(pooled))
     shares = [float((np.asarray(norms[e], float) > c).mean()) for e in eps]
-    return _trend(eps, shares, +1, f"gradient norm C = {fmt(c)}; share of late updates above C", health, "converged")
+    return trend(eps, shares, +1, f"gradient norm C = {fmt(c)}; share of late updates above C", health, "converged")

@@ -161,7 +161,8 @@ WHITE_BOX = ("PGD", "PGD100", "APGD100-CE", "APGD100-DLR")
 
 
 def _trained_rows(rows, health):
-    return [r for r, h in zip(rows, health) if h.trained]
+    """The rows whose model trained; ``health`` None: a model from outside the study (``diagnose``), counted."""
+    return list(rows) if health is None else [r for r, h in zip(rows, health) if h.trained]
 
 
 @rule("square_vs_white", kind="check",
@@ -172,7 +173,7 @@ def _trained_rows(rows, health):
       regime=f"at least one evaluated model {TRAINED}",
       calibration="ours, not a paper claim: the paper's own MNIST rows raise this flag (Square5K 19.58 / 16.78 / "
                   "17.05 against APGD100-CE 15.18 / 14.36 / 13.91); its CIFAR10 rows do not")
-def square_vs_white(rows: Sequence[Mapping], health: Sequence[Health]) -> Outcome:
+def square_vs_white(rows: Sequence[Mapping], health: Sequence[Health] | None) -> Outcome:
     trained = _trained_rows(rows, health)
     white = [c for c in WHITE_BOX if rows and c in rows[0]]
     if not rows or "Square5K" not in rows[0] or not white:
@@ -189,7 +190,7 @@ def square_vs_white(rows: Sequence[Mapping], health: Sequence[Health]) -> Outcom
                "optimal step sizes",
       test="APGD100-CE >= PGD100 - 1 point for every trained model", regime=f"at least one evaluated model {TRAINED}",
       calibration="Table 1: APGD100-CE >= PGD100 in all 15 rows (by 1.21 to 5.90 points)")
-def apgd_vs_pgd(rows: Sequence[Mapping], health: Sequence[Health]) -> Outcome:
+def apgd_vs_pgd(rows: Sequence[Mapping], health: Sequence[Health] | None) -> Outcome:
     if not rows or "APGD100-CE" not in rows[0] or "PGD100" not in rows[0]:
         return Outcome(False, "APGD100-CE or PGD100 not in the suite", False, "not evaluated")
     trained = _trained_rows(rows, health)
@@ -206,9 +207,38 @@ def apgd_vs_pgd(rows: Sequence[Mapping], health: Sequence[Health]) -> Outcome:
            "input gradients", regime=f"at least one evaluated model {TRAINED}",
       calibration="ours: the flags' thresholds are in analysis/masking.py")
 def no_masking(flags: Sequence) -> Outcome:
-    trained = [f for f in flags if f.health.trained and f.report is not None]
+    trained = [f for f in flags if (f.health is None or f.health.trained) and f.report is not None]
     flagged = [f for f in trained if f.report.flagged]
     text = "; ".join(f"{f.label}: {'; '.join(f.report.flags.values())}" for f in flagged) or \
         f"{len(trained)} trained models, none flagged"
-    why = "; ".join(f"{f.label}: {f.health.state()}" for f in flags)
+    why = "; ".join(f"{f.label}: {f.health.state() if f.health else 'not checked'}" for f in flags)
     return Outcome(not flagged, text, bool(trained), "" if trained else why)
+
+
+@rule("transfer_vs_white", kind="check",
+      claim="Evaluation: a transfer attack from an independent surrogate does not beat white-box PGD",
+      source="Athalye et al. 2018 (obfuscated gradients); reviewer 1's transfer column (our check)",
+      sentence="black-box attacks (e.g. transfer attacks) that are stronger than white-box attacks are a sign of "
+               "gradient masking",
+      test="transfer <= PGD + 1 point for every trained model", regime=f"at least one evaluated model {TRAINED}",
+      calibration="ours: the sources publish no transfer numbers")
+def transfer_vs_white(rows: Sequence[Mapping], health: Sequence[Health] | None) -> Outcome:
+    if not rows or "transfer" not in rows[0] or "PGD" not in rows[0]:
+        return Outcome(False, "no transfer column (no surrogate)", False, "not evaluated")
+    trained = _trained_rows(rows, health)
+    gap = max((r["transfer"] - r["PGD"] for r in trained), default=float("nan"))
+    return Outcome(gap <= 1.0, f"over {len(trained)} trained models, the largest transfer error - PGD error: "
+                               f"{gap:+.2f} points", bool(trained), "no evaluated model trained")
+
+
+@rule("deterministic", kind="check",
+      claim="Evaluation: the model is deterministic (a randomised defence is attacked through EOT)",
+      source="Athalye et al. 2018, Expectation over Transformation; AutoAttack's rand flag (Croce & Hein 2020)",
+      sentence="When attacking a randomized classifier, we compute the gradient of the expected value over the "
+               "randomness",
+      test="two passes over one clean batch give the same logits", regime="any model (diagnose: one model's check)",
+      calibration="ours: a check of the model, not of a number of the sources")
+def deterministic(logit_change: float, randomised: bool, eot_draws: int = 1) -> Outcome:
+    eot = (f"; measured through EOT over {eot_draws} draws (their mean probability)" if eot_draws > 1
+           else "; measured as it is: its robust errors may overstate its robustness" if randomised else "")
+    return Outcome(not randomised, f"largest logit change between two passes over one batch {logit_change:.3g}{eot}")

@@ -5,7 +5,7 @@ from typing import Mapping, Sequence
 
 from ...analysis.dynamics import Health
 from ...analysis.stats import rank_correlation
-from .base import (CONVERGED, LIU, TRAINED, TREND_RHO, TREND_TEST, TREND_WHY, Outcome, _trend, fmt, fmt_list,
+from .base import (CONVERGED, LIU, TRAINED, TREND_RHO, TREND_TEST, TREND_WHY, Outcome, trend, fmt, fmt_list,
                    in_regime, rule)
 
 # ------------------------------------------------------------------------ 02: gradient dynamics (Sec 4.1)
@@ -20,7 +20,7 @@ _EARLY = "none: the early windows describe the start of training, the plateau in
       sentence=_FIG2_SENTENCE, test=TREND_TEST.format("early gradient norm", "<= -"), regime=_EARLY,
       calibration=TREND_WHY)
 def fig2a(eps: Sequence[float], early_grad: Sequence[float], n: int) -> Outcome:
-    return _trend(eps, early_grad, -1, f"mean gradient norm over the first {n} updates", None, "trained")
+    return trend(eps, early_grad, -1, f"mean gradient norm over the first {n} updates", None, "trained")
 
 
 @rule("fig2b", claim="Fig 2b: the robust training error falls more slowly with larger eps",
@@ -30,7 +30,7 @@ def fig2a(eps: Sequence[float], early_grad: Sequence[float], n: int) -> Outcome:
       calibration=TREND_WHY + "; the fall, not the level: the error is higher at a larger eps at every stage, so "
                   "its level would rise with eps even if every budget fell as fast")
 def fig2b(eps: Sequence[float], early_fall: Sequence[float], n: int) -> Outcome:
-    return _trend(eps, early_fall, -1, f"fall of the robust training error over the first {n} updates", None,
+    return trend(eps, early_fall, -1, f"fall of the robust training error over the first {n} updates", None,
                   "trained")
 
 
@@ -39,7 +39,7 @@ def fig2b(eps: Sequence[float], early_fall: Sequence[float], n: int) -> Outcome:
       test=TREND_TEST.format("distance from theta_0 after the first window", "<= -"), regime=_EARLY,
       calibration=TREND_WHY)
 def fig2c(eps: Sequence[float], distance: Sequence[float], n: int) -> Outcome:
-    return _trend(eps, distance, -1, f"||theta - theta_0|| after {n} updates", None, "trained")
+    return trend(eps, distance, -1, f"||theta - theta_0|| after {n} updates", None, "trained")
 
 
 @rule("fig2d",
@@ -52,7 +52,7 @@ def fig2c(eps: Sequence[float], distance: Sequence[float], n: int) -> Outcome:
       regime=f"the budgets' models {CONVERGED}: the sentence is about the final near-minimum region",
       calibration=TREND_WHY)
 def fig2d(eps: Sequence[float], late_grad: Sequence[float], n: int, health: Mapping[float, Health]) -> Outcome:
-    return _trend(eps, late_grad, +1, f"mean gradient norm over the last {n} updates", health, "converged")
+    return trend(eps, late_grad, +1, f"mean gradient norm over the last {n} updates", health, "converged")
 
 
 @rule("fig2d_zero",
@@ -120,7 +120,7 @@ def _ranks(eps: Sequence[float], top: Sequence[Sequence[float]], health, what: s
     """Every rank of the top-k eigenvalues (``top[i]``: budget i's, largest first) rises with eps, over the
     converged budgets."""
     k = min(len(t) for t in top)
-    first = _trend(eps, [t[0] for t in top], +1, f"{what}, largest:", health, "converged")
+    first = trend(eps, [t[0] for t in top], +1, f"{what}, largest:", health, "converged")
     keep = [i for i, e in enumerate(eps) if health[e].converged]
     rhos = [rank_correlation([eps[i] for i in keep], [top[i][j] for i in keep]) if len(keep) >= 2 else float("nan")
             for j in range(k)]

@@ -16,13 +16,13 @@ from torch import nn
 from ..analysis import hessian
 from ..analysis.spectrum import HessianSpectrum, SpectralDensity, TraceEstimate
 from ..analysis.landscape import Scan1DResult, Scan2DResult, filter_normalized_direction, scan_1d, scan_2d
-from ..attacks import make_attack, sweep
+from ..attacks import AttackSpec, make_attack, sweep
 from ..core.progress import report
 from ..core.spec import param
 from ..core.spec import ParameterError
 from .base import ZooParams, ZooStudyParams, at_most
 
-__all__ = ["HessianParams", "Spectrum", "spectrum", "spectra", "SpectrumDetail", "details", "eigen_landscape",
+__all__ = ["HessianParams", "Spectrum", "spectrum", "spectra", "SpectrumDetail", "detail", "details", "eigen_landscape",
            "line_scan"]
 
 
@@ -64,28 +64,30 @@ class Spectrum:
     n_hvp: int
     adv_loss: float               # adversarial loss of the trained model on the fixed set
     vectors: np.ndarray           # [k, P]
+    x_adv: torch.Tensor | None = None   # the fixed adversarial set the Hessian is of
 
     @property
     def normalised(self) -> np.ndarray:
         return hessian.normalise(self.values, self.scale)
 
 
-def _attack(zoo: ZooParams, eps: float):
-    return None if eps == 0 else make_attack(zoo.training.attack(eps))
+def _made(attack: AttackSpec | None):
+    return make_attack(attack) if attack is not None else None
 
 
-def spectrum(model: nn.Module, x, y, eps: float, zoo: ZooParams, *, k: int, n_random: int, seed: int,
+def spectrum(model: nn.Module, x, y, eps: float, attack: AttackSpec | None, *, k: int, n_random: int, seed: int,
              tol: float = 1e-2, batch_size: int = 500) -> Spectrum:
-    """Top-k eigenpairs of the adversarial-loss Hessian (adversarial set fixed once) and the
-    normalisation by the mean adversarial loss at ``n_random`` random parameter draws (Sec 4.2)."""
-    attack = _attack(zoo, eps)
+    """Top-k eigenpairs of the Hessian of the loss under ``attack`` (the model trained at ``eps``: its
+    adversarial set fixed once; None: the clean loss) and the normalisation by the mean adversarial loss
+    at ``n_random`` random parameter draws (Sec 4.2)."""
+    attack = _made(attack)
     gen = torch.Generator().manual_seed(seed)
     x_adv = hessian.fixed_adversarial_set(model, x, y, attack, generator=gen, batch_size=batch_size)
     res = hessian.top_eigenpairs(model, x_adv, y, k=k, batch_size=batch_size, tol=tol, generator=gen)
     rnd = hessian.random_parameter_loss(model, x, y, attack, n_random, generator=gen, batch_size=batch_size)
     own = sweep(model, x_adv, y, batch_size=batch_size).clean_loss
     return Spectrum(eps=eps, values=res.values, scale=rnd.mean, scale_samples=rnd.values, n_hvp=res.n_hvp,
-                    adv_loss=own, vectors=res.vectors)
+                    adv_loss=own, vectors=res.vectors, x_adv=x_adv)
 
 
 def spectra(models: dict[float, nn.Module], x, y, P: HessianParams) -> dict[float, Spectrum]:
@@ -93,7 +95,7 @@ def spectra(models: dict[float, nn.Module], x, y, P: HessianParams) -> dict[floa
     out = {}
     for eps, m in models.items():
         report(f"Hessian top-{P.k} (Lanczos) and random-parameter scale, eps {eps:g}: started")
-        out[eps] = spectrum(m, x, y, eps, P.zoo, k=P.k, n_random=P.n_random, seed=P.seed, tol=P.tol)
+        out[eps] = spectrum(m, x, y, eps, P.zoo.attack(eps), k=P.k, n_random=P.n_random, seed=P.seed, tol=P.tol)
     return out
 
 
@@ -116,19 +118,27 @@ class SpectrumDetail:
                 "HVP passes": self.n_hvp}
 
 
+def detail(model: nn.Module, x_adv, y, eps: float, scale: float, *, trace_samples: int, slq_steps: int,
+           slq_runs: int, layer_steps: int, seed: int) -> SpectrumDetail:
+    """Trace, spectral density and per-layer top eigenvalue of the Hessian on the fixed set ``x_adv``;
+    ``scale``: the random-parameter normalisation of the top-k (:func:`spectrum`)."""
+    h = HessianSpectrum(model, x_adv, y, seed=seed)
+    trace, density, layers = h.trace(trace_samples), h.density(slq_steps, slq_runs), h.layers(layer_steps)
+    return SpectrumDetail(eps, trace, density, layers, scale, h.n_hvp)
+
+
 def details(models: dict[float, nn.Module], spectra: dict[float, Spectrum], x, y, P: HessianParams
             ) -> dict[float, SpectrumDetail]:
-    """Trace, spectral density and per-layer top eigenvalue (normalised as the top-k) of every model,
-    on the first ``detail_examples`` of the fixed set, made adversarial once as for the top-k."""
+    """:func:`detail` of every model (normalised as the top-k), on the first ``detail_examples`` of the
+    fixed set, made adversarial once as for the top-k."""
     out = {}
     n = P.detail_examples
     for eps, model in models.items():
         report(f"Hessian trace, density and layer tops, eps {eps:g}: started")
         gen = torch.Generator().manual_seed(P.seed)
-        x_adv = hessian.fixed_adversarial_set(model, x[:n], y[:n], _attack(P.zoo, eps), generator=gen)
-        h = HessianSpectrum(model, x_adv, y[:n], seed=P.seed)
-        trace, density, layers = h.trace(P.trace_samples), h.density(P.slq_steps, P.slq_runs), h.layers(P.layer_steps)
-        out[eps] = SpectrumDetail(eps, trace, density, layers, spectra[eps].scale, h.n_hvp)
+        x_adv = hessian.fixed_adversarial_set(model, x[:n], y[:n], _made(P.zoo.attack(eps)), generator=gen)
+        out[eps] = detail(model, x_adv, y[:n], eps, spectra[eps].scale, trace_samples=P.trace_samples,
+                          slq_steps=P.slq_steps, slq_runs=P.slq_runs, layer_steps=P.layer_steps, seed=P.seed)
     return out
 
 
@@ -137,7 +147,7 @@ def eigen_landscape(model: nn.Module, x, y, eps: float, vectors: np.ndarray, zoo
     """Adversarial loss on the plane of the top-2 eigenvectors (Fig 12), PGD regenerated per point."""
     d1, d2 = (torch.from_numpy(np.ascontiguousarray(v)) for v in vectors[:2])
     grid = np.linspace(-span, span, points)
-    return scan_2d(model, d1, d2, grid, grid, x, y, _attack(zoo, eps), batch_size=batch_size,
+    return scan_2d(model, d1, d2, grid, grid, x, y, _made(zoo.attack(eps)), batch_size=batch_size,
                    generator=torch.Generator().manual_seed(seed), progress=progress)
 
 
@@ -159,5 +169,5 @@ def line_scan(model: nn.Module, x, y, eps: float, zoo: ZooParams, direction: str
     else:
         v = filter_normalized_direction(model, torch.Generator().manual_seed(seed))
         v = v / v.norm()
-    return scan_1d(model, v, np.linspace(-scale, scale, points), x, y, _attack(zoo, eps),
+    return scan_1d(model, v, np.linspace(-scale, scale, points), x, y, _made(zoo.attack(eps)),
                    generator=torch.Generator().manual_seed(seed))

@@ -24,10 +24,11 @@ from ..core.spec import ParameterError, param
 from ..data import DATASETS, DatasetSpec, Split, load_data
 from ..training import TrainSpec, get_or_train
 from .base import NotebookParams, TrainingParams, UsesZoo, ZooParams, at_most, increasing
-from .hessian import spectrum
+from .curvature import spectrum
 from .pas import EPS_MAX_RATIO
 
-__all__ = ["LipschitzParams", "METHODS", "separations", "method_specs", "MethodResult", "method_table",
+__all__ = ["LipschitzParams", "METHODS", "separations", "Method", "method_specs", "MethodModel", "table_models",
+           "MethodResult", "method_table",
            "masking", "released_gap", "ZooSmoothness", "zoo_smoothness"]
 
 METHODS = ("natural", "AT", "TRADES", "AT cosine warm-up")
@@ -60,7 +61,7 @@ class LipschitzParams(UsesZoo, NotebookParams):
                                              square_queries=100), added=True, doc="gradient-masking check")
 
     def training_specs(self) -> list[TrainSpec]:
-        return super().training_specs() + [s for e in self.table_eps for s in method_specs(self, e).values()]
+        return super().training_specs() + [m.spec for e in self.table_eps for m in method_specs(self, e)]
 
     def validate(self):
         where = "07_local_lipschitzness"
@@ -87,19 +88,63 @@ def separations(P: LipschitzParams) -> list[SeparationSummary]:
     return out
 
 
-def method_specs(P: LipschitzParams, eps: float) -> dict[str, TrainSpec]:
+@dataclass(frozen=True)
+class Method:
+    """One run of (b): a training method at a budget (TRADES with its beta)."""
+
+    method: str                   # one of METHODS
+    eps: float
+    spec: TrainSpec
+    beta: float | None = None     # TRADES only
+
+    @property
+    def name(self) -> str:
+        """``natural``, ``AT``, ``TRADES beta=6``, ``AT cosine warm-up``."""
+        return f"{self.method} beta={self.beta:g}" if self.beta is not None else self.method
+
+    @property
+    def label(self) -> str:
+        """Its name in the masking table: natural training once, the others at their budget."""
+        return self.name if self.method == "natural" else f"{self.name} eps={self.eps:g}"
+
+
+def method_specs(P: LipschitzParams, eps: float) -> list[Method]:
     """(b): the runs of the table at budget ``eps`` (natural training does not depend on it).  Every
     method and TRADES beta at the first budget (the claims compare them there); at the others the
     methods of ``later_methods``, TRADES at the largest beta."""
     T, seed = P.training, P.seed
     first = eps == P.table_eps[0]
-    specs = {"natural": T.spec(0.0, seed=seed), "AT": T.spec(eps, seed=seed)}
-    for b in (P.betas if first else P.betas[-1:]):
-        specs[f"TRADES beta={b:g}"] = T.spec(eps, seed=seed, objective="trades", beta=b)
-    specs["AT cosine warm-up"] = T.spec(eps, seed=seed, eps_schedule="cosine", eps_max=EPS_MAX_RATIO["cosine"] * eps)
-    if first:
-        return specs
-    return {k: s for k, s in specs.items() if k.split(" beta=")[0] in P.later_methods}
+    runs = [Method("natural", eps, T.spec(0.0, seed=seed)), Method("AT", eps, T.spec(eps, seed=seed))]
+    runs += [Method("TRADES", eps, T.spec(eps, seed=seed, objective="trades", beta=b), b)
+             for b in (P.betas if first else P.betas[-1:])]
+    runs.append(Method("AT cosine warm-up", eps, T.spec(eps, seed=seed, eps_schedule="cosine",
+                                                        eps_max=EPS_MAX_RATIO["cosine"] * eps)))
+    return runs if first else [m for m in runs if m.method in P.later_methods]
+
+
+@dataclass
+class MethodModel:
+    """A run of (b) loaded: its model and how its training ended (the same objects wherever (b) reads them)."""
+
+    run: Method
+    model: nn.Module
+    health: Health
+
+
+def table_models(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split] | None = None
+                 ) -> list[MethodModel]:
+    """Every run of (b), budget by budget (trained first when the store lacks it); a spec met again (natural
+    training at every budget) is the same loaded model."""
+    train, test = data or load_data(P.training.data_spec())
+    loaded, out = {}, []
+    for eps in P.table_eps:
+        for m in method_specs(P, eps):
+            key = m.spec.digest()
+            if key not in loaded:
+                run = get_or_train(m.spec, store, device=device, progress=P.progress, data=(train, test))
+                loaded[key] = (run.model(device=device), health(run, train, device))
+            out.append(MethodModel(m, *loaded[key]))
+    return out
 
 
 @dataclass
@@ -134,47 +179,44 @@ def _lipschitz(model: nn.Module, x: torch.Tensor, P: LipschitzParams, variant: s
                                  variant=variant, generator=gen).mean())
 
 
-def method_table(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split] | None = None) -> list[MethodResult]:
-    """(b): train (or load) every method at every budget of ``table_eps`` and evaluate it."""
+def method_table(P: LipschitzParams, models: list[MethodModel], *, device="cpu",
+                 data: tuple[Split, Split] | None = None) -> list[MethodResult]:
+    """(b): every model of :func:`table_models` evaluated at its budget, with its local Lipschitz constants
+    (once per model)."""
     train, test = data or load_data(P.training.data_spec())
     xt, yt = test.x[: P.n_test].to(device), test.y[: P.n_test].to(device)
     xl = train.x[: P.n_train_lipschitz].to(device)
-    rows, done = [], {}
-    for eps in P.table_eps:
-        for method, spec in method_specs(P, eps).items():
-            if spec.digest() not in done:
-                run = get_or_train(spec, store, device=device, progress=P.progress, data=(train, test))
-                model = run.model(device=device)
-                report(f"local Lipschitz estimate of {method}, eps {eps:g}: started")
-                done[spec.digest()] = (model, health(run, train, device), _lipschitz(model, xl, P),
-                                       _lipschitz(model, xt, P))
-            model, h, l_train, l_test = done[spec.digest()]
-            res = evaluate(model, xt, yt, _suite(P, eps), seed=P.seed)
-            rows.append(MethodResult(method, eps, 100 * res.clean_error,
-                                     {k: 100 * v for k, v in res.robust_error.items()}, l_train, l_test, h))
+    rows, constants = [], {}
+    for m in models:
+        key = m.run.spec.digest()
+        if key not in constants:
+            report(f"local Lipschitz estimate of {m.run.name}, eps {m.run.eps:g}: started")
+            constants[key] = (_lipschitz(m.model, xl, P), _lipschitz(m.model, xt, P))
+        res = evaluate(m.model, xt, yt, _suite(P, m.run.eps), seed=P.seed)
+        rows.append(MethodResult(m.run.name, m.run.eps, 100 * res.clean_error,
+                                 {k: 100 * v for k, v in res.robust_error.items()}, *constants[key], m.health))
     return rows
 
 
-def masking(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split] | None = None) -> list[ModelFlags]:
-    """The gradient-masking flags of every model of (b), each at its own budget (natural training at the
-    first), on the first ``masking.n_examples`` test points."""
-    train, test = data or load_data(P.training.data_spec())
+def masking(P: LipschitzParams, models: list[MethodModel], *, device="cpu",
+            data: tuple[Split, Split] | None = None) -> list[ModelFlags]:
+    """The gradient-masking flags of every model of (b), each at its own budget (natural training once, at
+    the first), on the first ``masking.n_examples`` test points."""
+    _, test = data or load_data(P.training.data_spec())
     xt, yt = test.x[: P.n_test].to(device), test.y[: P.n_test].to(device)
-    models = {}
-    for eps in P.table_eps:
-        for method, spec in method_specs(P, eps).items():
-            label = method if method == "natural" else f"{method} eps={eps:g}"
-            if label not in models:
-                run = get_or_train(spec, store, device=device, progress=P.progress, data=(train, test))
-                models[label] = (run.model(device=device), health(run, train, device), eps)
-    return [masking_checks({label: (m, h)}, xt, yt, eps, P.masking)[0] for label, (m, h, eps) in models.items()]
+    once: dict[str, MethodModel] = {}
+    for m in models:
+        once.setdefault(m.run.label, m)                          # natural training: its first budget
+    return [masking_checks({label: (m.model, m.health)}, xt, yt, m.run.eps, P.masking)[0]
+            for label, m in once.items()]
 
 
 def released_gap(P: LipschitzParams, store, *, device="cpu", data: tuple[Split, Split] | None = None) -> dict[str, float]:
     """The AT model of the first budget: its local Lipschitz estimate (test) by the ascent and by the
     released code's update (same points, steps and step size)."""
     train, test = data or load_data(P.training.data_spec())
-    run = get_or_train(method_specs(P, P.table_eps[0])["AT"], store, device=device, data=(train, test))
+    at = next(m for m in method_specs(P, P.table_eps[0]) if m.method == "AT")
+    run = get_or_train(at.spec, store, device=device, data=(train, test))
     model, x = run.model(device=device), test.x[: P.n_test].to(device)
     return {v: _lipschitz(model, x, P, v) for v in ("ascent", "released")}
 
@@ -204,6 +246,6 @@ def zoo_smoothness(models: dict[float, nn.Module], healths: dict[float, Health],
     for eps, model in models.items():
         report(f"local Lipschitz and top Hessian eigenvalue of 02's model, eps {eps:g}: started")
         lips.append(_lipschitz(model, xt, P))
-        tops.append(float(spectrum(model, xh, yh, eps, P.zoo, k=1, n_random=P.n_random, seed=P.seed).normalised[0]))
+        tops.append(float(spectrum(model, xh, yh, eps, P.zoo.attack(eps), k=1, n_random=P.n_random, seed=P.seed).normalised[0]))
     return ZooSmoothness(list(models), lips, tops, dict(healths))
 
