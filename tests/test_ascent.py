@@ -65,3 +65,49 @@ def test_eager_pgd_is_the_ascent_on_the_cross_entropy(norm):
     step = step_for(norm)(x, torch.full((8,), eps), torch.full((8,), eps / 4))
     want = ascend(cross_entropy(model, y), x, step, 5)
     assert torch.equal(pgd(model, x, y, eps, steps=5, step_size=eps / 4, norm=norm, random_start="none"), want)
+
+
+# ARCHITECTURE.md's example of a new attack, verbatim: it must stay true.
+def margin(model, y):
+    """The CW margin: the largest wrong logit minus the true one."""
+    def objective(x):
+        z = model(x)
+        true = z.gather(1, y[:, None])[:, 0]
+        return (z - 1e9 * nn.functional.one_hot(y, z.shape[1])).amax(1) - true
+    return objective
+
+
+def margin_pgd_class():
+    from landscape_core.attacks.base import Attack, register
+    from landscape_core.attacks.steps import per_sample
+
+    @register
+    class MarginPGD(Attack):
+        """PGD on the CW margin instead of the cross-entropy."""
+        name = "pgd-margin"
+
+        def perturb(self, model, x, y, generator, eps):
+            s = self.spec
+            step = step_for(s.norm)(x, per_sample(s.eps if eps is None else eps, x, "eps"), s.step_size)
+            x0 = step.clamp(x + step.start(s.random_start, generator or torch.Generator().manual_seed(s.seed)))
+            return ascend(margin(model, y), x0, step, s.steps)
+    return MarginPGD
+
+
+def test_the_architecture_example_attack_registers_and_runs_everywhere_an_attack_does():
+    from landscape_core.analysis.robustness import evaluate
+    from landscape_core.attacks import ATTACKS, AttackSpec, make_attack
+    margin_pgd_class()
+    try:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(36, 10)).eval()
+        x, y = torch.rand(16, 1, 6, 6), torch.randint(0, 10, (16,))
+        spec = AttackSpec(name="pgd-margin", eps=0.1, steps=5, step_size=0.025)
+        x_adv = make_attack(spec)(model, x, y, torch.Generator().manual_seed(1))
+        assert (x_adv - x).abs().max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+        with torch.no_grad():
+            assert (margin(model, y)(x_adv) >= margin(model, y)(x) - 1e-6).all()
+        res = evaluate(model, x, y, {"margin": spec, "PGD": AttackSpec(eps=0.1, steps=5, step_size=0.025)}, seed=0)
+        assert set(res.row()) == {"Clean", "margin", "PGD", "Worst"}
+    finally:
+        ATTACKS.pop("pgd-margin", None)

@@ -14,7 +14,7 @@ from torch import nn
 
 from landscape_core.attacks import AttackSpec
 from landscape_core.analysis.robustness import (TABLE1_ATTACKS, TABLE1_COLUMNS, Ensemble, EvalResult, EvalSpec,
-                                                evaluate, evaluate_members_and_ensemble, paper_attacks)
+                                                evaluate, paper_attacks)
 from landscape_core.analysis.stats import mean_std
 from landscape_core.report.paper import (PAPER_TABLE1, compare_with_paper, paper_format, paper_row, paper_task,
                                          parse_paper_format)
@@ -198,24 +198,21 @@ def test_ensemble_of_two_averages_probabilities(problem):
         Ensemble([])
 
 
-def test_members_and_ensemble(problem):
+def test_an_ensemble_is_evaluated_like_any_model(problem):
     m1, m2, x, y = problem
-    suite = small_suite(attacks=("PGD", "Square5K"))
-    res = evaluate_members_and_ensemble([m1, m2], x, y, suite, batch_size=20, seed=4)
-    assert list(res) == ["member_1", "member_2", "ensemble"]
-    alone = evaluate(m2, x, y, suite, 20, seed=4)
-    assert all(torch.equal(alone.wrong[k], res["member_2"].wrong[k]) for k in suite)
     # on noise inputs, where the two members disagree, the ensemble's mistakes are those of the averaged
     # probabilities (computed here directly), unlike either member's
     xn = torch.rand(60, 1, 8, 8, generator=torch.Generator().manual_seed(5))
     yn = torch.arange(60) % K
-    noise = evaluate_members_and_ensemble([m1, m2], xn, yn, {}, batch_size=20)
+    noise = evaluate(Ensemble([m1, m2]), xn, yn, {}, batch_size=20)
     with torch.no_grad():
         p1, p2 = m1(xn).softmax(1), m2(xn).softmax(1)
     expected = ((p1 + p2) / 2).argmax(1) != yn
     assert not torch.equal(expected, p1.argmax(1) != yn) and not torch.equal(expected, p2.argmax(1) != yn)
-    assert torch.equal(noise["ensemble"].clean_wrong, expected)
-    assert torch.equal(noise["member_1"].clean_wrong, p1.argmax(1) != yn)
+    assert torch.equal(noise.clean_wrong, expected)
+    suite = small_suite(attacks=("PGD", "Square5K"))
+    res = evaluate(Ensemble([m1, m2]), x, y, suite, 20, seed=4)
+    assert set(res.wrong) == set(suite) and res.worst_error >= max(res.robust_error.values())
 
 
 # --- tables ------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 notebook behind, and a reference notebook out of step with its .py source is reported."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -283,6 +284,11 @@ def test_variant_names_follow_the_overrides_as_make_does():
                            "SET=device=cpu interactive=true seed=1 eps_list=[0.1,0.2]"], capture_output=True, text=True,
                           timeout=60)
     assert "--variant seed=1_eps_list=_0.1_0.2_" in make.stdout, make.stdout + make.stderr
+    # the Makefile's filter is the same list, word for word
+    from landscape_core.studies import NotebookParams
+    line = next(l for l in (ROOT / "Makefile").read_text().splitlines() if l.startswith("VARIANT_SET :="))
+    filtered = re.search(r"filter-out ([^,]*),", line).group(1).split()
+    assert [f.removesuffix("=%") for f in filtered] == list(NotebookParams.NOT_RESULTS)
 
 
 def test_progress_events_reach_the_console_not_the_notebook(tmp_path, capsys):

@@ -20,8 +20,8 @@ This module provides
   :class:`EvalSpec`, the validated evaluation parameters of a notebook or profile;
 * :func:`evaluate` - clean error, robust error per attack and the per-example **worst case** (an example
   is broken when it is misclassified clean or under any attack), keeping every per-example mask;
-* :class:`Ensemble` and :func:`evaluate_members_and_ensemble` for periodic adversarial scheduling (PAS),
-  whose CIFAR10 results use the ensemble of the three period-end models;
+* :class:`Ensemble` for periodic adversarial scheduling (PAS), whose CIFAR10 results use the ensemble of
+  the three period-end models (evaluated like any model);
 * the paper's numbers and the tables live one floor up, in :mod:`landscape_core.report.paper` and
   :mod:`landscape_core.report.tables`.
 
@@ -68,7 +68,7 @@ from ..core.spec import ParameterError, Spec, param
 from ..data import DATASETS
 
 __all__ = ["check_budget", "TABLE1_ATTACKS", "SUITE_ATTACKS", "TABLE1_COLUMNS", "EvalSuite", "EvalSpec", "paper_attacks", "EvalResult",
-           "evaluate", "Ensemble", "evaluate_members_and_ensemble", "MNIST_LIKE", "CIFAR_LIKE"]
+           "evaluate", "Ensemble", "MNIST_LIKE", "CIFAR_LIKE"]
 
 
 TABLE1_ATTACKS = ("PGD", "PGD100", "APGD100-CE", "APGD100-DLR", "Square5K")
@@ -267,16 +267,3 @@ class Ensemble(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         log_probs = torch.stack([F.log_softmax(m(x), dim=1) for m in self.members])
         return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
-
-
-def evaluate_members_and_ensemble(models: Sequence[nn.Module], x: Tensor, y: Tensor,
-                                  suite: Mapping[str, AttackSpec | Attack], batch_size: int = 100,
-                                  seed: int = 0, progress: bool = False) -> dict[str, EvalResult]:
-    """``{"member_1": .., ..., "member_K": .., "ensemble": ..}``: each model alone, then the ensemble.
-
-    Every entry is evaluated with the same ``seed``, so the members are attacked alike.
-    """
-    out = {f"member_{i + 1}": evaluate(m, x, y, suite, batch_size, seed=seed, progress=progress)
-           for i, m in enumerate(models)}
-    out["ensemble"] = evaluate(Ensemble(models), x, y, suite, batch_size, seed=seed, progress=progress)
-    return out
