@@ -39,6 +39,20 @@ def max_diff(a: dict, b: dict) -> float:
     return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
 
 
+def flat(w: dict, keys) -> torch.Tensor:
+    return torch.cat([w[k].double().flatten() for k in keys])
+
+
+def update_gap(batched: dict, sequential: dict, init: dict, keys=None) -> float:
+    """||batched - sequential|| / ||sequential - init|| over ``keys`` (all parameters): the batched update's
+    error relative to the update itself.  A norm over every parameter, so that one ReLU or sign within float
+    rounding of a tie (which a grouped convolution may round to the other side, on one CPU and not another)
+    moves it by its share of the update, not by its whole size."""
+    keys = list(keys or sequential)
+    gap = flat(batched, keys) - flat(sequential, keys)
+    return (gap.norm() / (flat(sequential, keys) - flat(init, keys)).norm()).item()
+
+
 @pytest.fixture(scope="module")
 def data():
     return load_data(tiny().data)
@@ -63,25 +77,25 @@ def test_compatible_groups_by_what_sets_shapes_and_operations():
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_one_batched_step_is_each_members_sequential_step(tmp_path, data, optimizer):
-    # one update (n_train = batch size) of three members.  SGD: measured max difference 1.5e-8, tolerance 1e-6.
-    # Adam: its first step is lr g / (|g| + 1e-8), so a gradient element near 0 turns float rounding into a
-    # visible fraction of lr: measured 1.5e-3 lr, tolerance 2e-2 lr
+    # one update (n_train = batch size) of three members; the gap of the update (update_gap), in fp32:
+    # SGD measured <= 3.3e-6, Adam (its first step lr g / (|g| + 1e-8) turns rounding of a gradient element
+    # near 0 into a fraction of lr) <= 9.9e-6; tolerance 1e-3 for both
     specs = [s.replace(epochs=1, optimizer=optimizer, data=DatasetSpec(name="mnist5k", n_train=40, n_test=50))
              for s in grid()]
     train_batched(specs, [tmp_path / f"b{i}" for i in range(3)], data=data)
     for i, spec in enumerate(specs):
         train(spec, tmp_path / f"s{i}", data=data)
         assert max_diff(weights(tmp_path / f"b{i}", "init"), weights(tmp_path / f"s{i}", "init")) == 0
-        assert max_diff(weights(tmp_path / f"b{i}"), weights(tmp_path / f"s{i}")) < (
-            2e-2 * spec.lr if optimizer == "adam" else 1e-6)
+        gap = update_gap(weights(tmp_path / f"b{i}"), weights(tmp_path / f"s{i}"), weights(tmp_path / f"s{i}", "init"))
+        assert gap < 1e-3
 
 
 def test_one_batched_step_with_batchnorm_keeps_running_statistics_per_member(tmp_path):
     # ResNet18-1 on random CIFAR-shaped data (no CIFAR10 offline), SGD, PGD-1.  Running statistics (forward
     # quantities): measured max difference 6e-8, tolerance 1e-6.  Parameters: a ReLU pre-activation within
     # rounding of 0 may switch its gradient on or off between the grouped and the plain convolution (member 0:
-    # one of 2.6e-7 in layer2.1, measured 1.1e-2 of the step; member 1, no switch: 7.5e-6 of the step);
-    # tolerance 5e-2 of the step
+    # one of 2.6e-7 in layer2.1: update_gap 6.1e-3; member 1, no switch: 3.3e-6).  A width-1 network has few
+    # units, so one switch is a large share of its update: tolerance 5e-2, about eight such switches
     g = torch.Generator().manual_seed(0)
     split = Split(torch.rand(20, 3, 32, 32, generator=g), torch.randint(0, 10, (20,), generator=g))
     specs = [tiny(data=DatasetSpec(name="cifar10"), model=ModelSpec(arch="resnet18", width=1), batch_size=20,
@@ -96,26 +110,31 @@ def test_one_batched_step_with_batchnorm_keeps_running_statistics_per_member(tmp
         assert max_diff({k: b[k] for k in stats}, {k: s[k] for k in stats}) < 1e-6
         assert all(torch.equal(b[k], s[k]) for k in s if k.endswith("num_batches_tracked"))
         params = [k for k in s if "running" not in k and "num_batches" not in k]
-        step = max_diff({k: s[k] for k in params}, {k: s0[k] for k in params})
-        assert max_diff({k: b[k] for k in params}, {k: s[k] for k in params}) < 5e-2 * step
+        gap = update_gap(b, s, s0, params)
+        assert gap < 5e-2
     assert max_diff(weights(tmp_path / "b0"), weights(tmp_path / "b1")) > 1e-3     # two members, two sets of stats
 
 
 def test_batched_run_matches_the_sequential_runs_probes(tmp_path, data, batched):
-    # 2 epochs x 3 updates (Adam); measured max differences: weights 3.1e-5 (tolerance 1e-3), relative ones of
-    # the loss 2e-7, gradient norm 2.7e-6, dist 1.7e-7 (tolerance 1e-4); robust error, ε, lr, dead layers equal
+    # 2 epochs x 3 updates (Adam); measured: update_gap <= 7.4e-6 (tolerance 1e-3), relative differences of the
+    # loss 2e-7, gradient norm 2.7e-6, dist 1.7e-7 (tolerance 1e-3); robust error, eps, lr, dead layers equal here
     root, results = batched
     assert [r.diverged for r in results] == [False] * 3 and [r.epochs_done for r in results] == [2] * 3
     for i, spec in enumerate(grid()):
         train(spec, tmp_path / f"s{i}", data=data)
-        assert max_diff(weights(root / f"m{i}"), weights(tmp_path / f"s{i}")) < 1e-3
+        gap = update_gap(weights(root / f"m{i}"), weights(tmp_path / f"s{i}"), weights(tmp_path / f"s{i}", "init"))
+        assert gap < 1e-3
         pb, ps = load_probes(root / f"m{i}"), load_probes(tmp_path / f"s{i}")
         for k in PROBES:
             assert len(pb[k]) == len(ps[k]) == 6
-        for k in ("robust_err", "eps", "lr", "dead_layers"):
+        for k in ("eps", "lr"):
             assert np.array_equal(pb[k], ps[k]), k
+        # an example whose attack ends within rounding of the decision boundary may count on one side or the
+        # other: robust error within one example of the batch (40), dead layers within one layer
+        np.testing.assert_allclose(pb["robust_err"], ps["robust_err"], rtol=0, atol=1 / 40 + 1e-9)
+        np.testing.assert_allclose(pb["dead_layers"], ps["dead_layers"], rtol=0, atol=1)
         for k in ("loss", "grad_norm", "dist"):
-            np.testing.assert_allclose(pb[k], ps[k], rtol=1e-4, err_msg=k)
+            np.testing.assert_allclose(pb[k], ps[k], rtol=1e-3, err_msg=k)
         result = load_result(root / f"m{i}")
         assert result["trainer"] == {"kind": "batched", "members": 3, "member": i}
         assert result["digest"] == spec.digest() and result["n_updates"] == 6
