@@ -21,10 +21,10 @@ from ..core.spec import ParameterError
 from .base import Attack, AttackSpec, register
 from .steps import LinfStep, ascend, bcast, draw, per_sample
 
-__all__ = ["trades_perturb", "multi_targeted", "TradesKL", "MultiTargeted"]
+__all__ = ["kl_from", "trades_perturb", "multi_targeted", "TradesKL", "MultiTargeted"]
 
 
-def _kl_from(model: nn.Module, p_clean: torch.Tensor):
+def kl_from(model: nn.Module, p_clean: torch.Tensor):
     """TRADES' objective: ``KL(p(x) || p(x'))`` per example, ``p(x)`` the clean prediction."""
     return lambda x: F.kl_div(F.log_softmax(model(x), dim=1), p_clean, reduction="none").sum(1)
 
@@ -39,7 +39,7 @@ def trades_perturb(model: nn.Module, x: torch.Tensor, eps, *, steps: int, step_s
         with torch.no_grad():
             p_clean = F.softmax(model(x), dim=1)
         start = x + 0.001 * draw(x.shape, generator, x, normal=True)       # neither projected nor clamped
-        x_adv = step.clip(ascend(_kl_from(model, p_clean), start, step, steps))    # once more: 0 steps clip the start
+        x_adv = step.clip(ascend(kl_from(model, p_clean), start, step, steps))    # once more: 0 steps clip the start
     return torch.where(bcast(step.eps == 0, x), x, x_adv).detach()
 
 

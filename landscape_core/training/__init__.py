@@ -1,7 +1,9 @@
 """Floor 3, training: ε and learning-rate schedules (:mod:`.schedules`), the optimisers (:mod:`.optim`),
 the adversarial training loop with its per-batch probes, on the checkpointed epoch loop with exact resume
-that curve training shares (:mod:`.loop`), and the run store that trains each spec once and shares it
+that curve training shares (:mod:`.loop`), runs of one architecture trained together as one stacked model
+(:mod:`.batched`), and the run store that trains each spec once and shares it
 between notebooks (:mod:`.store`)."""
+from .batched import batch_key, compatible, train_batched
 from .loop import (PROBES, DeadLayerProbe, Epochs, EpochTrainer, TrainResult, TrainSpec, initial_model, load_probes,
                    load_result, run_epochs, train)
 from .optim import OPTIMIZERS, make_optimizer
@@ -10,6 +12,6 @@ from .store import (STORE_VERSION, Run, get_or_run, get_or_train, is_complete, r
                     stored_results)
 
 __all__ = ["PROBES", "DeadLayerProbe", "Epochs", "EpochTrainer", "TrainResult", "TrainSpec", "initial_model",
-           "load_probes", "load_result", "run_epochs", "train", "OPTIMIZERS", "make_optimizer", "KINDS",
-           "ScheduleSpec", "period_bounds", "schedule_value", "schedule_values", "STORE_VERSION", "Run", "get_or_run",
-           "get_or_train", "is_complete", "run_key", "run_path", "stored_results"]
+           "load_probes", "load_result", "run_epochs", "train", "batch_key", "compatible", "train_batched",
+           "OPTIMIZERS", "make_optimizer", "KINDS", "ScheduleSpec", "period_bounds", "schedule_value", "schedule_values",
+           "STORE_VERSION", "Run", "get_or_run", "get_or_train", "is_complete", "run_key", "run_path", "stored_results"]

@@ -127,6 +127,29 @@ def initial_model(spec: TrainSpec, device="cpu") -> nn.Module:
     return model.to(device)
 
 
+def generators(spec: TrainSpec, device) -> tuple[torch.Generator, torch.Generator]:
+    """The run's two streams: data order and augmentation (seed ``spec.seed``, on the CPU), attack random
+    starts (``spec.seed + 1``, on ``device``)."""
+    return torch.Generator().manual_seed(spec.seed), torch.Generator(device=device).manual_seed(spec.seed + 1)
+
+
+def epoch_batches(spec: TrainSpec, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
+    """One epoch's mini-batches in the order drawn from ``gen``, augmented from it when ``spec.augment``."""
+    for xb, yb in batches(x, y, spec.batch_size, generator=gen):
+        yield (augment_cifar(xb, gen) if spec.augment else xb), yb
+
+
+class Schedules:
+    """The ε (0 without a training attack) and learning rate of ``spec`` in force at fractional epoch ``t``."""
+
+    def __init__(self, spec: TrainSpec):
+        self.attacked = spec.attack.name != "none"
+        self.eps_spec, self.lr_spec = spec.eps_spec, spec.lr_spec
+
+    def at(self, t: float) -> tuple[float, float]:
+        return (schedule_value(self.eps_spec, t) if self.attacked else 0.0), schedule_value(self.lr_spec, t)
+
+
 class DeadLayerProbe:
     """Forward pre-hooks on every ReLU: counts layers with no positive pre-activation in the batch."""
 
@@ -271,18 +294,17 @@ class _ModelTrainer(EpochTrainer):
         self.theta0 = get_flat_params(self.model)
         self.opt = make_optimizer(spec.optimizer, self.model.parameters(), spec.lr, spec.momentum, spec.weight_decay)
         self.attack = make_attack(spec.attack)
-        self.gen = torch.Generator().manual_seed(spec.seed)                    # shuffling, augmentation
-        self.agen = torch.Generator(device=device).manual_seed(spec.seed + 1)   # attack random starts
+        self.gen, self.agen = generators(spec, device)       # shuffling and augmentation; attack random starts
         self.probes = {k: [] for k in PROBES}
         self.seconds = 0.0
         self.n_batches = math.ceil(len(self.y) / spec.batch_size)
-        self.eps_spec, self.lr_spec = spec.eps_spec, spec.lr_spec
+        self.schedules = Schedules(spec)
         self.probe, self.bar = None, None
 
     def state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "gen": self.gen.get_state(),
                 "agen": self.agen.get_state().cpu(), "theta0": self.theta0.cpu(), "seconds": self.seconds,
-                "probes": self._probe_tensors()}
+                "probes": probe_tensors(self.probes)}
 
     def load(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -306,7 +328,7 @@ class _ModelTrainer(EpochTrainer):
         self.model.train()
         dist: list[torch.Tensor] = []          # ‖θ − θ0‖ after each step, read at the end of the epoch
         finite = True
-        for i, (xb, yb) in enumerate(batches(self.x, self.y, self.spec.batch_size, generator=self.gen)):
+        for i, (xb, yb) in enumerate(epoch_batches(self.spec, self.x, self.y, self.gen)):
             finite = self.step(epoch + i / self.n_batches, xb, yb, dist)
             if not finite:
                 break
@@ -320,12 +342,9 @@ class _ModelTrainer(EpochTrainer):
     def step(self, t: float, xb: torch.Tensor, yb: torch.Tensor, dist: list[torch.Tensor]) -> bool:
         """One optimiser step at fractional epoch ``t`` and its probes; False (no step) at a non-finite loss."""
         spec, model, opt, device = self.spec, self.model, self.opt, self.device
-        eps = schedule_value(self.eps_spec, t) if spec.attack.name != "none" else 0.0
-        lr = schedule_value(self.lr_spec, t)
+        eps, lr = self.schedules.at(t)
         for group in opt.param_groups:
             group["lr"] = lr
-        if spec.augment:
-            xb = augment_cifar(xb, self.gen)
         xb, yb = xb.to(device).contiguous(memory_format=self.layout), yb.to(device)
         with autocast(spec.precision, device):
             x_in = self.attack(model, xb, yb, self.agen, eps=eps) if eps > 0 else xb
@@ -369,16 +388,26 @@ class _ModelTrainer(EpochTrainer):
 
     def final(self, ran: Epochs) -> None:
         """``final.pt``, ``probes.pt`` and, last, ``result.json`` (its presence marks a complete run)."""
-        spec, device = self.spec, self.device
-        save_checkpoint(self.run_dir / "final.pt", {"model": self.model.state_dict()})
-        save_checkpoint(self.run_dir / "probes.pt", self._probe_tensors())
-        result = {"spec": spec.to_dict(), "digest": spec.digest(), "epochs_done": ran.done, "diverged": ran.stopped,
-                  "seconds": round(self.seconds, 2), "n_updates": len(self.probes["loss"]), "device": device.type,
-                  "precision": spec.precision, "torch": torch.__version__, "numerics": numerics(device, spec.precision)}
-        save_json(self.run_dir / "result.json", result)
+        save_run(self.run_dir, self.spec, self.model.state_dict(), self.probes, epochs_done=ran.done,
+                 diverged=ran.stopped, seconds=self.seconds, device=self.device)
 
-    def _probe_tensors(self) -> dict[str, torch.Tensor]:
-        return {k: torch.tensor(v, dtype=torch.float64) for k, v in self.probes.items()}
+
+def probe_tensors(probes: dict[str, list[float]]) -> dict[str, torch.Tensor]:
+    """The probe lists as float64 tensors (as ``probes.pt`` and the checkpoints hold them)."""
+    return {k: torch.tensor(v, dtype=torch.float64) for k, v in probes.items()}
+
+
+def save_run(run_dir: Path, spec: TrainSpec, model_state: dict, probes: dict[str, list[float]], *, epochs_done: int,
+             diverged: bool, seconds: float, device: torch.device, **provenance) -> None:
+    """A finished run's ``final.pt``, ``probes.pt`` and, last, ``result.json`` (its presence marks a complete
+    run), with ``provenance`` added to the result (a batched run's trainer)."""
+    save_checkpoint(run_dir / "final.pt", {"model": model_state})
+    save_checkpoint(run_dir / "probes.pt", probe_tensors(probes))
+    result = {"spec": spec.to_dict(), "digest": spec.digest(), "epochs_done": epochs_done, "diverged": diverged,
+              "seconds": round(seconds, 2), "n_updates": len(probes["loss"]), "device": device.type,
+              "precision": spec.precision, "torch": torch.__version__, "numerics": numerics(device, spec.precision),
+              **provenance}
+    save_json(run_dir / "result.json", result)
 
 
 def load_probes(run_dir: Path) -> dict[str, "np.ndarray"]:
