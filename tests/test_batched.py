@@ -230,3 +230,19 @@ def test_in_float64_batchnorm_members_are_their_sequential_runs(tmp_path, float6
     for i, spec in enumerate(specs):
         train(spec, tmp_path / f"s{i}", data=(split, split))
         assert max_diff(weights(tmp_path / f"b{i}"), weights(tmp_path / f"s{i}")) < 1e-10
+
+
+def test_the_store_trains_a_groups_missing_members_together_and_loads_the_others(tmp_path, data):
+    from landscape_core.training import get_or_train, get_or_train_group
+    specs = grid()
+    done = get_or_train(specs[0], tmp_path, data=data)                       # one member already in the store
+    before = (done.path / "result.json").stat().st_mtime_ns
+    runs = get_or_train_group(specs, tmp_path, data=data)
+    assert [r.trained for r in runs] == [False, True, True] and runs[0].path == done.path
+    assert (done.path / "result.json").stat().st_mtime_ns == before and "trainer" not in runs[0].result
+    assert [r.result["trainer"] for r in runs[1:]] == [{"kind": "batched", "members": 2, "member": m} for m in (0, 1)]
+    assert all((r.path / "spec.json").exists() for r in runs)
+    again = get_or_train_group(specs, tmp_path, data=data)
+    assert not any(r.trained for r in again)
+    lone = get_or_train_group([specs[0].replace(seed=9)], tmp_path, data=data)[0]      # alone: the plain loop
+    assert lone.trained and "trainer" not in lone.result

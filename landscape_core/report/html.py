@@ -112,6 +112,11 @@ def claim_cells(notebook: Path, claims: Iterable[str | dict]) -> dict[str, str]:
     return out
 
 
+def _trainer(t: dict | None) -> str:
+    """How a run was trained: alone, or as member m of a stack of M (``training.batched``)."""
+    return "alone" if not t else f"{t['kind']}: member {t['member'] + 1} of {t['members']}"
+
+
 def run_inventory(store: Path) -> list[dict]:
     """One row per completed run of the store: what it is, where and how long it ran."""
     rows = []
@@ -126,7 +131,8 @@ def run_inventory(store: Path) -> list[dict]:
                      "epochs": r.get("epochs_done", ""), "device": r.get("device", ""),
                      "precision": r.get("precision", ""), "torch": r.get("torch", ""),
                      "hardware": f"{numerics.get('device_name', '?')} ({numerics.get('cpu_capability', '?')})",
-                     "threads": numerics.get("threads", ""), "seconds": r.get("seconds", "")})
+                     "threads": numerics.get("threads", ""), "seconds": r.get("seconds", ""),
+                     "trainer": _trainer(r.get("trainer"))})
     return rows
 
 

@@ -8,10 +8,11 @@ from .loop import (PROBES, DeadLayerProbe, Epochs, EpochTrainer, TrainResult, Tr
                    load_result, run_epochs, train)
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import KINDS, ScheduleSpec, period_bounds, schedule_value, schedule_values
-from .store import (STORE_VERSION, Run, get_or_run, get_or_train, is_complete, run_key, run_path,
-                    stored_results)
+from .store import (STORE_VERSION, Run, get_or_run, get_or_train, get_or_train_group, is_complete, run_key,
+                    run_path, stored_results)
 
 __all__ = ["PROBES", "DeadLayerProbe", "Epochs", "EpochTrainer", "TrainResult", "TrainSpec", "initial_model",
            "load_probes", "load_result", "run_epochs", "train", "batch_key", "compatible", "train_batched",
            "OPTIMIZERS", "make_optimizer", "KINDS", "ScheduleSpec", "period_bounds", "schedule_value", "schedule_values",
-           "STORE_VERSION", "Run", "get_or_run", "get_or_train", "is_complete", "run_key", "run_path", "stored_results"]
+           "STORE_VERSION", "Run", "get_or_run", "get_or_train", "get_or_train_group", "is_complete", "run_key",
+           "run_path", "stored_results"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import warnings
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,10 +24,11 @@ from torch import nn
 
 from ..core.io import DamagedFile, load_checkpoint, load_json, save_json
 from ..core.spec import Spec
+from .batched import train_batched
 from .loop import TrainSpec, initial_model, load_probes, load_result, train
 
 __all__ = ["STORE_VERSION", "Run", "run_key", "run_path", "is_complete", "get_or_run", "get_or_train", "damaged",
-           "stored_results"]
+           "stored_results", "get_or_train_group"]
 
 # Part of every run's key: bump it when a change to the training code changes what a spec produces,
 # so that stores written by older code are not silently reused.
@@ -140,3 +141,24 @@ def get_or_train(spec: TrainSpec, store: Path, *, device="cpu", progress: bool =
     path, trained = get_or_run(spec, store, lambda folder: train(spec, folder, device=device, progress=progress,
                                                                  data=data))
     return Run(spec, path, trained)
+
+
+def get_or_train_group(specs: list[TrainSpec], store: Path, *, device="cpu", progress: bool = False,
+                       data=None) -> list[Run]:
+    """:func:`get_or_train` for compatible ``specs`` (:func:`~.batched.compatible`): the members not yet
+    complete train together as one stack (:func:`~.batched.train_batched`), under every member's lock
+    (taken in key order); a lone missing member trains as :func:`~.loop.train` would.  A member complete
+    in the store is loaded, not trained again."""
+    store = Path(store)
+    with ExitStack() as locks:
+        for key in sorted({run_key(s) for s in specs if not is_complete(s, store)}):
+            locks.enter_context(_locked(store / f".{key}.lock"))
+        todo = [s for s in dict.fromkeys(specs) if not is_complete(s, store)]      # re-read under the locks
+        for s in todo:
+            run_path(s, store).mkdir(parents=True, exist_ok=True)
+            save_json(run_path(s, store) / "spec.json", s.to_dict())
+        if len(todo) > 1:
+            train_batched(todo, [run_path(s, store) for s in todo], device=device, progress=progress, data=data)
+        elif todo:
+            train(todo[0], run_path(todo[0], store), device=device, progress=progress, data=data)
+    return [Run(s, run_path(s, store), s in todo) for s in specs]
