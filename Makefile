@@ -75,14 +75,16 @@ pilot: $(INSTALLED)
 #   make runs EXECUTOR=local JOBS=2 THREADS=1                                      (processes here)
 #   make runs PROFILE=paper DRY_RUN=1                                              (what, and its cost)
 #   make runs-status PROFILE=paper                 (each run: done / running / queued / failed, job id, log)
-# also CPUS=, MEM= (GB), DEVICE=, NOTEBOOKS="02_gradient_dynamics 05_pas_table1", NO_WAIT=1 (Slurm: submit, return)
+# also CPUS=, MEM= (GB), DEVICE=, NOTEBOOKS="02_gradient_dynamics 05_pas_table1", NO_WAIT=1 (Slurm: submit, return),
+# BATCHED=27 (up to 27 compatible runs - a Fig 5 grid, a zoo - trained together as one stacked model per job)
 EXECUTOR ?= local
 RUNS_ARGS = --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) $(SET:%=--set %)
 runs: $(INSTALLED)
 	$(PY) -m landscape_core runs $(RUNS_ARGS) --executor $(EXECUTOR) $(if $(JOBS),--jobs $(JOBS)) \
 	  $(if $(THREADS),--threads $(THREADS)) $(if $(GPUS),--gpus $(GPUS)) $(if $(CPUS),--cpus $(CPUS)) \
 	  $(if $(MEM),--mem-gb $(MEM)) $(if $(DEVICE),--device $(DEVICE)) $(if $(PARTITION),--partition $(PARTITION)) \
-	  $(if $(TIME),--time-min $(TIME)) $(if $(DRY_RUN),--dry-run) $(if $(NO_WAIT),--no-wait)
+	  $(if $(TIME),--time-min $(TIME)) $(if $(DRY_RUN),--dry-run) $(if $(NO_WAIT),--no-wait) \
+	  $(if $(BATCHED),--batched $(BATCHED))
 
 runs-status: | $(INSTALLED)
 	@$(PY) -m landscape_core runs $(RUNS_ARGS) --status

@@ -14,7 +14,8 @@ from landscape_core.cli.main import main  # noqa: E402
 from landscape_core.cli.params import load_params, spec_class  # noqa: E402
 from landscape_core.core.io import load_checkpoint  # noqa: E402
 from landscape_core.studies.base import TrainingParams  # noqa: E402
-from landscape_core.training import get_or_train, is_complete, run_path  # noqa: E402
+from landscape_core.core.spec import ParameterError  # noqa: E402
+from landscape_core.training import get_or_train, is_complete, load_result, run_path  # noqa: E402
 
 
 def _spec(epochs=2, seed=0, width=1):
@@ -204,3 +205,26 @@ def test_status_reads_the_store_the_record_and_the_processes(tmp_path, capsys):
     assert rows[partial.digest()]["detail"] == "stopped at epoch 1/3"
     record = runs.Record(folder).read()
     assert set(record) == {bad.digest(), good.digest()} and all(e["executor"] == "local" for e in record.values())
+
+
+def test_batched_jobs_train_compatible_runs_as_one_stack_recorded_under_each_run(tmp_path):
+    """``--batched N``: one job per stack of up to N compatible runs; each member recorded, so
+    ``make runs-status`` follows every run; an incompatible run gets its own job."""
+    from landscape_core.cli.scheduler import Record
+    a, b, c = _spec(seed=0, epochs=1), _spec(seed=1, epochs=1).replace(lr=3e-3), _spec(seed=2, epochs=1)
+    wide = _spec(seed=0, epochs=1, width=2)
+    E = runs.ExecutorSpec(executor="debug", device="cpu", batched=2)
+    items = runs.train_items(_todo(a, wide, b, c), tmp_path / "runs", E)
+    assert [(type(it.fn).__name__, len(it.runs())) for it in items] == [("GroupJob", 2), ("TrainJob", 1),
+                                                                        ("TrainJob", 1)]
+    out = runs.submit(_todo(a, wide, b, c), tmp_path / "runs", E, tmp_path / "jobs", log=lambda *_: None)
+    assert [o.error for o in out] == [""] * 3 and all(o.trained for o in out)
+    assert all(is_complete(s, tmp_path / "runs") for s in (a, b, c, wide))
+    assert load_result(run_path(b, tmp_path / "runs"))["trainer"] == {"kind": "batched", "members": 2, "member": 1}
+    E2 = runs.ExecutorSpec(executor="local", jobs=1, device="cpu", threads=1, time_min=10, batched=3)
+    d, e = _spec(seed=3, epochs=1), _spec(seed=4, epochs=1)
+    runs.submit(_todo(d, e), tmp_path / "runs", E2, tmp_path / "jobs2", poll_s=0.2, log=lambda *_: None)
+    record = Record(tmp_path / "jobs2").read()
+    assert {d.digest(), e.digest()} <= set(record) and record[d.digest()]["job_id"] == record[e.digest()]["job_id"]
+    with pytest.raises(ParameterError, match="batched"):
+        runs.ExecutorSpec(batched=0)

@@ -13,6 +13,8 @@
    scaled to the full training sets: what ``make reproduce PROFILE=paper`` costs per epoch.
 5. Levers (:mod:`.levers`): bf16 autocast and channels_last, ``torch.compile``, ``torch.func`` stacked
    models, the cost of evaluation; each as a ratio to the plain fp32 path.
+6. Batched training (:mod:`landscape_core.training.batched`): 1, 3, 9 and 27 LeNet-16 runs and 1 and 3
+   ResNet18-8 / VGG16-8 runs trained one by one against one stacked model (:func:`batched_ratio`).
 
 Medians over repeats; every measurement's min / median / max is printed at the end and a spread above
 :data:`BUSY_SPREAD` flags a busy machine (other processes on the two cores distort timings).
@@ -37,7 +39,7 @@ from ..core.precision import bf16_fast, resolve_precision
 from ..data import DatasetSpec, Split, batches, load_data
 from ..models import ModelSpec, build_model
 from ..studies import GradientDynamicsParams, NotebookParams
-from ..training import TrainSpec, get_or_train, train
+from ..training import TrainSpec, get_or_train, train, train_batched
 from . import levers as levers_mod
 from .params import load_params
 
@@ -330,7 +332,39 @@ def levers(reps: int) -> None:
           ",  ".join(f"{k} {t / step:.1f}" for k, t in e.items()))
 
 
-SECTIONS = ("attack", "epoch", "hessian", "paper", "levers")
+def batched_ratio(arch: str, width: int, in_shape, members: int, *, updates: int = 3, steps: int = 10,
+                  batch: int = 100, repeats: int = 2) -> dict:
+    """6. ``members`` runs of one architecture (other seeds and learning rates, as a Fig 5 grid's) trained
+    one by one (``train``) and together as one stacked model (``train_batched``): ``updates`` updates of
+    ``batch`` images with PGD-``steps``, each call into fresh folders (files written as in a real run).
+    MNIST: the embedded images; CIFAR-shaped: random images (the arithmetic is the same)."""
+    n = updates * batch
+    if in_shape[0] == 1:
+        name, data = "mnist5k", load_data(DatasetSpec(name="mnist5k", n_train=n))
+    else:
+        g = torch.Generator().manual_seed(0)
+        split = Split(torch.rand(n, *in_shape, generator=g), torch.randint(0, 10, (n,), generator=g))
+        name, data = "cifar10", (split, split)
+    eps = 0.3 if name == "mnist5k" else 8 / 255
+    specs = [TrainSpec(data=DatasetSpec(name=name, n_train=n), model=ModelSpec(arch=arch, width=width),
+                       attack=AttackSpec(name="pgd", eps=eps, steps=steps, step_size=eps / 4), epochs=1,
+                       batch_size=batch, seed=m, lr=1e-3 * (1 + m % 3)) for m in range(members)]
+
+    def alone():
+        with tempfile.TemporaryDirectory() as d:
+            for m, s in enumerate(specs):
+                train(s, f"{d}/{m}", device=DEVICE, data=data)
+
+    def together():
+        with tempfile.TemporaryDirectory() as d:
+            train_batched(specs, [f"{d}/{m}" for m in range(members)], device=DEVICE, data=data)
+
+    case = f"{arch}-{width} x{members}"
+    t_alone, t_together = paired_medians(alone, together, repeats, 1, [f"{case} one by one", f"{case} batched"])
+    return {"case": case, "alone_s": t_alone, "together_s": t_together, "ratio": t_alone / t_together}
+
+
+SECTIONS = ("attack", "epoch", "hessian", "paper", "levers", "batched")
 
 
 def main(argv=None) -> int:
@@ -384,6 +418,15 @@ def main(argv=None) -> int:
     if "levers" in run:
         print("\n5. levers for small machines (ratios to the plain fp32 path, this run)")
         levers(reps)
+    if "batched" in run:
+        print("\n6. batched training: M runs one by one / as one stacked model (throughput ratio; > 1: batched faster)")
+        cases = [("lenet", 16, (1, 28, 28), m, dict(updates=3, steps=10, batch=100)) for m in (1, 3, 9, 27)]
+        cases += [(a, 8, (3, 32, 32), m, dict(updates=2, steps=2, batch=32)) for a in ("resnet18", "vgg16")
+                  for m in (1, 3)]
+        for arch, width, shape, m, kw in cases[:3] + cases[4:6] if args.quick else cases:
+            r = batched_ratio(arch, width, shape, m, repeats=1 if args.quick else 2, **kw)
+            print(f"   {r['case']:<18} PGD-{kw['steps']}, {kw['updates']} updates of {kw['batch']}: one by one "
+                  f"{r['alone_s']:7.2f} s  batched {r['together_s']:7.2f} s  ratio {r['ratio']:.2f}")
     print("\ntiming spread (wall times of every measurement above)")
     for line in spread_report():
         print("   " + line)

@@ -270,7 +270,7 @@ def runs(args) -> int:
         E = jobs.ExecutorSpec(executor=args.executor, jobs=args.jobs, partition=args.partition, gpus=args.gpus,
                               cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time_min,
                               signal_delay_s=args.signal_delay, max_requeues=args.max_requeues,
-                              device=args.device, threads=args.threads)
+                              device=args.device, threads=args.threads, batched=args.batched)
         params = {label: P for n in names      # 03, 04, 06 also on each task of 02 (06: its second seeds)
                   for label, P in notebook_runs(n, args.profile, parse_overrides(args.set, n)).items()}
     except (ParameterError, ParamsError) as err:

@@ -95,6 +95,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-requeues", type=int, default=3, help="slurm: time-outs a job may be requeued after")
     p.add_argument("--device", default="auto", help="torch device in a job: cpu, cuda or auto")
     p.add_argument("--threads", type=int, default=None, help="torch threads per job")
+    p.add_argument("--batched", type=int, default=1, metavar="N", help="train up to N compatible runs together "
+                   "as one stacked model per job (1: one run per job)")
     p.add_argument("--notebooks", nargs="+", help="only the runs of these notebooks")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="as for `run`")
     p.add_argument("--dry-run", action="store_true", help="list what would be submitted, with its cost")

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.spec import ParameterError, Spec, param
-from ..training import TrainSpec, get_or_train, is_complete, load_result, run_key, run_path
+from ..training import (TrainSpec, compatible, get_or_train, get_or_train_group, is_complete, load_result, run_key,
+                        run_path)
 from .scheduler import Record, job_state, slurm_states
 
-__all__ = ["EXECUTORS", "ExecutorSpec", "collect", "cost", "TrainJob", "CurveJob", "Item", "submit", "submit_items",
+__all__ = ["EXECUTORS", "ExecutorSpec", "collect", "cost", "TrainJob", "GroupJob", "CurveJob", "Item", "submit", "submit_items",
            "JobOutcome", "failure_cause", "curve_items", "status"]
 
 EXECUTORS = ("local", "slurm", "debug")
@@ -56,6 +57,8 @@ class ExecutorSpec(Spec):
                                 "checkpoint and requeue (USR2; Slurm sends it up to 30 s earlier)")
     device: str = param("auto", choices=("cpu", "cuda", "auto"), doc="torch device inside a job")
     threads: int | None = param(None, ge=1, doc="torch threads per job (null: torch's default)")
+    batched: int = param(1, ge=1, added=True, doc="at most this many compatible runs trained together as one "
+                         "stacked model per job (training.batched; 1: one run per job)")
 
     def validate(self) -> None:
         if self.executor != "slurm" and self.partition is not None:
@@ -138,6 +141,22 @@ class TrainJob:
         return submitit.helpers.DelayedSubmission(type(self)(), *args, **kwargs)
 
 
+class GroupJob(TrainJob):
+    """One job: the compatible ``specs`` (:func:`~landscape_core.training.compatible`) trained together as one
+    stacked model (members already in the store are loaded).  Requeued like :class:`TrainJob`; the stack
+    resumes from its last epoch."""
+
+    def __call__(self, specs: list[dict], store: str, device: str = "auto", threads: int | None = None
+                 ) -> tuple[str, bool]:
+        device = _job_device(device, threads)
+        specs = [TrainSpec.from_params(s) for s in specs]
+        print(f"a stack of {len(specs)}: " + ", ".join(f"{run_key(s)} {s.label()}" for s in specs), flush=True)
+        runs = get_or_train_group(specs, Path(store), device=device)
+        print(" ".join(r.path.name for r in runs) + (": trained" if any(r.trained for r in runs) else
+                                                     ": found complete in the store"), flush=True)
+        return " ".join(r.path.name for r in runs), any(r.trained for r in runs)
+
+
 class CurveJob(TrainJob):
     """The second phase: 06's Bezier curves of one notebook run (``P``: its validated
     ``ConnectivityParams``), trained into ``store`` once their end points are there
@@ -171,6 +190,10 @@ class Item:
     args: tuple
     notebooks: list[str]
     kind: str = "run"
+    members: tuple[str, ...] = ()     # a stack's run keys (the job is recorded under each)
+
+    def runs(self) -> tuple[str, ...]:
+        return self.members or (self.key,)
 
 
 def _executor(E: ExecutorSpec, folder: Path, after: list[str] = ()):
@@ -189,8 +212,22 @@ def _executor(E: ExecutorSpec, folder: Path, after: list[str] = ()):
 
 
 def train_items(todo: dict[str, tuple[TrainSpec, list[str]]], store: Path, E: ExecutorSpec) -> list[Item]:
-    return [Item(key, TrainJob(), (spec.to_dict(), str(store), E.device, E.threads), names)
-            for key, (spec, names) in todo.items()]
+    """One job per run, or (``E.batched`` > 1) per stack of up to ``E.batched`` compatible runs."""
+    if E.batched == 1:
+        return [Item(key, TrainJob(), (spec.to_dict(), str(store), E.device, E.threads), names)
+                for key, (spec, names) in todo.items()]
+    keys = {run_key(spec): key for key, (spec, _) in todo.items()}
+    items = []
+    for group in compatible(spec for spec, _ in todo.values()):
+        for i in range(0, len(group), E.batched):
+            part = group[i:i + E.batched]
+            members = tuple(keys[run_key(s)] for s in part)
+            names = list(dict.fromkeys(n for k in members for n in todo[k][1]))
+            fn = TrainJob() if len(part) == 1 else GroupJob()
+            arg = part[0].to_dict() if len(part) == 1 else [s.to_dict() for s in part]
+            items.append(Item(members[0] if len(part) == 1 else f"stack of {len(part)} {members[0]}", fn,
+                              (arg, str(store), E.device, E.threads), names, members=members))
+    return items
 
 
 def submit(todo: dict[str, tuple[TrainSpec, list[str]]], store: Path, E: ExecutorSpec, folder: Path, *,
@@ -213,7 +250,7 @@ def submit_items(items: list[Item], E: ExecutorSpec, folder: Path, *, wait: bool
         with ex.batch():
             for it in items:
                 jobs[it.key] = ex.submit(it.fn, *it.args)
-        record.add({k: _entry(E, j, by_key[k]) for k, j in jobs.items()})
+        record.add({r: _entry(E, j, by_key[k]) for k, j in jobs.items() for r in by_key[k].runs()})
         ids = sorted({str(j.job_id).split("_")[0] for j in jobs.values()})
         log(f"submitted {len(jobs)} jobs as Slurm array {', '.join(ids)} (at most {E.jobs} at once)"
             + (f", after job {', '.join(after)}" if after else "") + f"; logs in {folder}")
@@ -229,7 +266,7 @@ def submit_items(items: list[Item], E: ExecutorSpec, folder: Path, *, wait: bool
                 it = pending.pop(0)
                 running[it.key] = jobs[it.key] = ex.submit(it.fn, *it.args)
                 if E.executor == "local":
-                    record.add({it.key: _entry(E, jobs[it.key], it)})
+                    record.add({r: _entry(E, jobs[it.key], it) for r in it.runs()})
                 log(f"[{len(jobs)}/{len(items)}] {it.key} ({', '.join(it.notebooks)}) submitted")
             done = [k for k, j in running.items() if j.done()]
             for k in done:
