@@ -333,7 +333,7 @@ def levers(reps: int) -> None:
 
 
 def batched_ratio(arch: str, width: int, in_shape, members: int, *, updates: int = 3, steps: int = 10,
-                  batch: int = 100, repeats: int = 2) -> dict:
+                  batch: int = 100, repeats: int = 2, precision: str = "fp32") -> dict:
     """6. ``members`` runs of one architecture (other seeds and learning rates, as a Fig 5 grid's) trained
     one by one (``train``) and together as one stacked model (``train_batched``): ``updates`` updates of
     ``batch`` images with PGD-``steps``, each call into fresh folders (files written as in a real run).
@@ -348,7 +348,7 @@ def batched_ratio(arch: str, width: int, in_shape, members: int, *, updates: int
     eps = 0.3 if name == "mnist5k" else 8 / 255
     specs = [TrainSpec(data=DatasetSpec(name=name, n_train=n), model=ModelSpec(arch=arch, width=width),
                        attack=AttackSpec(name="pgd", eps=eps, steps=steps, step_size=eps / 4), epochs=1,
-                       batch_size=batch, seed=m, lr=1e-3 * (1 + m % 3)) for m in range(members)]
+                       batch_size=batch, seed=m, lr=1e-3 * (1 + m % 3), precision=precision) for m in range(members)]
 
     def alone():
         with tempfile.TemporaryDirectory() as d:
@@ -359,7 +359,7 @@ def batched_ratio(arch: str, width: int, in_shape, members: int, *, updates: int
         with tempfile.TemporaryDirectory() as d:
             train_batched(specs, [f"{d}/{m}" for m in range(members)], device=DEVICE, data=data)
 
-    case = f"{arch}-{width} x{members}"
+    case = f"{arch}-{width} x{members}" + (f" {precision}" if precision != "fp32" else "")
     t_alone, t_together = paired_medians(alone, together, repeats, 1, [f"{case} one by one", f"{case} batched"])
     return {"case": case, "alone_s": t_alone, "together_s": t_together, "ratio": t_alone / t_together}
 
