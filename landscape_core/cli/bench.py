@@ -423,9 +423,11 @@ def main(argv=None) -> int:
         cases = [("lenet", 16, (1, 28, 28), m, dict(updates=3, steps=10, batch=100)) for m in (1, 3, 9, 27)]
         cases += [(a, 8, (3, 32, 32), m, dict(updates=2, steps=2, batch=32)) for a in ("resnet18", "vgg16")
                   for m in (1, 3)]
+        if resolve_precision("auto", DEVICE.type) == "bf16":  # the quick profile's 02 zoo: LeNet-8 in bf16
+            cases.append(("lenet", 8, (1, 28, 28), 9, dict(updates=3, steps=10, batch=100, precision="bf16")))
         for arch, width, shape, m, kw in cases[:3] + cases[4:6] if args.quick else cases:
             r = batched_ratio(arch, width, shape, m, repeats=1 if args.quick else 2, **kw)
-            print(f"   {r['case']:<18} PGD-{kw['steps']}, {kw['updates']} updates of {kw['batch']}: one by one "
+            print(f"   {r['case']:<23} PGD-{kw['steps']}, {kw['updates']} updates of {kw['batch']}: one by one "
                   f"{r['alone_s']:7.2f} s  batched {r['together_s']:7.2f} s  ratio {r['ratio']:.2f}")
     print("\ntiming spread (wall times of every measurement above)")
     for line in spread_report():
