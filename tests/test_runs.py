@@ -9,7 +9,7 @@ import torch
 
 pytest.importorskip("submitit")
 
-from landscape_core.cli import runs  # noqa: E402
+from landscape_core.cli import jobs, runs  # noqa: E402
 from landscape_core.cli.main import main  # noqa: E402
 from landscape_core.cli.params import load_params, spec_class  # noqa: E402
 from landscape_core.core.io import load_checkpoint  # noqa: E402
@@ -94,7 +94,7 @@ def test_a_killed_job_resubmitted_ends_with_the_weights_of_an_uninterrupted_run(
     store = tmp_path / "runs"
     E = runs.ExecutorSpec(executor="local", jobs=1, device="cpu", threads=1, time_min=10)
     ex = runs._executor(E, tmp_path / "jobs")
-    job = ex.submit(runs.TrainJob(), spec.to_dict(), str(store), "cpu", 1)
+    job = ex.submit(jobs.TrainJob(), spec.to_dict(), str(store), "cpu", 1)
     last = run_path(spec, store) / "last.pt"
     t0 = time.time()
     while not last.exists() and time.time() - t0 < 120:
@@ -118,8 +118,8 @@ def test_two_submissions_of_one_spec_train_it_once(tmp_path):
     store = tmp_path / "runs"
     E = runs.ExecutorSpec(executor="local", jobs=2, device="cpu", threads=1, time_min=10)
     ex = runs._executor(E, tmp_path / "jobs")
-    jobs = [ex.submit(runs.TrainJob(), spec.to_dict(), str(store), "cpu", 1) for _ in range(2)]
-    trained = [j.result()[1] for j in jobs]
+    submitted = [ex.submit(jobs.TrainJob(), spec.to_dict(), str(store), "cpu", 1) for _ in range(2)]
+    trained = [j.result()[1] for j in submitted]
     assert sorted(trained) == [False, True]
 
 
@@ -144,7 +144,7 @@ def test_a_job_killed_from_outside_is_reported_with_its_cause_not_submitits_last
     spec = _spec(epochs=6, width=2)
     store = tmp_path / "runs"
     E = runs.ExecutorSpec(executor="local", jobs=1, device="cpu", threads=1, time_min=10)
-    job = runs._executor(E, tmp_path / "jobs").submit(runs.TrainJob(), spec.to_dict(), str(store), "cpu", 1)
+    job = runs._executor(E, tmp_path / "jobs").submit(jobs.TrainJob(), spec.to_dict(), str(store), "cpu", 1)
     last = run_path(spec, store) / "last.pt"
     t0 = time.time()
     while not last.exists() and time.time() - t0 < 120:

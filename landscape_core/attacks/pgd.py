@@ -26,7 +26,7 @@ from .base import Attack, AttackSpec, register
 from .cuda_graphs import graphed_step
 from .steps import NORMS, RANDOM_STARTS, ascend, bcast, cross_entropy, per_sample, step_for
 
-__all__ = ["pgd", "fgsm", "NoAttack", "FGSM", "PGD"]
+__all__ = ["pgd", "best_of", "fgsm", "NoAttack", "FGSM", "PGD"]
 
 
 def _check(norm: str, random_start: str, steps, restarts, step_size, step_ratio) -> None:
@@ -75,18 +75,25 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, *, steps: int, 
         return ascend(cross_entropy(model, y), x_adv, step, steps)
 
     with model_mode(model, mode), frozen(model):
-        best = one_run()
-        if restarts > 1:
-            with torch.no_grad():
-                best_loss = F.cross_entropy(model(best), y, reduction="none")
-            for _ in range(restarts - 1):
-                cand = one_run()
-                with torch.no_grad():
-                    cand_loss = F.cross_entropy(model(cand), y, reduction="none")
-                better = cand_loss > best_loss
-                best = torch.where(bcast(better, x), cand, best)
-                best_loss = torch.where(better, cand_loss, best_loss)
+        best = best_of(one_run, model, y, restarts)
     return torch.where(bcast(eps_v == 0, x), x, best).detach()
+
+
+def best_of(run, model: nn.Module, y: torch.Tensor, restarts: int) -> torch.Tensor:
+    """PGD's restarts: ``run()`` ``restarts`` times; per example the final iterate of highest cross-entropy
+    (the first of equals)."""
+    best = run()
+    if restarts > 1:
+        with torch.no_grad():
+            best_loss = F.cross_entropy(model(best), y, reduction="none")
+        for _ in range(restarts - 1):
+            cand = run()
+            with torch.no_grad():
+                cand_loss = F.cross_entropy(model(cand), y, reduction="none")
+            better = cand_loss > best_loss
+            best = torch.where(bcast(better, best), cand, best)
+            best_loss = torch.where(better, cand_loss, best_loss)
+    return best
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps, **kw) -> torch.Tensor:

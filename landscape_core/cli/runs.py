@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.spec import ParameterError, Spec, param
-from ..training import (TrainSpec, compatible, get_or_train, get_or_train_group, is_complete, load_result, run_key,
-                        run_path)
+from ..training import TrainSpec, compatible, is_complete, load_result, run_key
+from .jobs import CurveJob, GroupJob, TrainJob, checkpoint_epoch
 from .scheduler import Record, job_state, slurm_states
 
-__all__ = ["EXECUTORS", "ExecutorSpec", "collect", "cost", "TrainJob", "GroupJob", "CurveJob", "Item", "submit", "submit_items",
+__all__ = ["EXECUTORS", "ExecutorSpec", "collect", "cost", "Item", "submit", "submit_items",
            "JobOutcome", "failure_cause", "curve_items", "status"]
 
 EXECUTORS = ("local", "slurm", "debug")
@@ -112,62 +112,6 @@ def cost(spec: TrainSpec, store: Path) -> tuple[int, float | None]:
         return n, None
     rates.sort()
     return n, n * rates[len(rates) // 2]
-
-
-def _job_device(device: str, threads: int | None):
-    """Inside a job: torch's thread count set, and the torch device of ``device`` (cpu, cuda or auto)."""
-    import torch
-    from ..studies.base import NotebookParams
-    if threads:
-        torch.set_num_threads(threads)
-    return NotebookParams(device=device).torch_device()
-
-
-class TrainJob:
-    """One job: train (or load, or resume) ``spec`` into ``store``.  submitit calls :meth:`checkpoint` at a
-    time limit or preemption and requeues the job, which resumes from the run's last epoch."""
-
-    def __call__(self, spec: dict, store: str, device: str = "auto", threads: int | None = None) -> tuple[str, bool]:
-        device = _job_device(device, threads)
-        spec = TrainSpec.from_params(spec)
-        at = _epoch(spec, Path(store))       # the job's log says where a requeued job resumed
-        print(f"{run_key(spec)} {spec.label()}: " + (f"resuming at {at}" if at else "starting"), flush=True)
-        run = get_or_train(spec, Path(store), device=device)
-        print(f"{run.path.name}: " + ("trained" if run.trained else "found complete in the store"), flush=True)
-        return run.path.name, run.trained
-
-    def checkpoint(self, *args, **kwargs):
-        import submitit
-        return submitit.helpers.DelayedSubmission(type(self)(), *args, **kwargs)
-
-
-class GroupJob(TrainJob):
-    """One job: the compatible ``specs`` (:func:`~landscape_core.training.compatible`) trained together as one
-    stacked model (members already in the store are loaded).  Requeued like :class:`TrainJob`; the stack
-    resumes from its last epoch."""
-
-    def __call__(self, specs: list[dict], store: str, device: str = "auto", threads: int | None = None
-                 ) -> tuple[str, bool]:
-        device = _job_device(device, threads)
-        specs = [TrainSpec.from_params(s) for s in specs]
-        print(f"a stack of {len(specs)}: " + ", ".join(f"{run_key(s)} {s.label()}" for s in specs), flush=True)
-        runs = get_or_train_group(specs, Path(store), device=device)
-        print(" ".join(r.path.name for r in runs) + (": trained" if any(r.trained for r in runs) else
-                                                     ": found complete in the store"), flush=True)
-        return " ".join(r.path.name for r in runs), any(r.trained for r in runs)
-
-
-class CurveJob(TrainJob):
-    """The second phase: 06's Bezier curves of one notebook run (``P``: its validated
-    ``ConnectivityParams``), trained into ``store`` once their end points are there
-    (:func:`landscape_core.studies.connectivity.train_curves`; a missing end point is trained first).
-    Requeued like :class:`TrainJob`; a curve resumes from its ``last.pt``."""
-
-    def __call__(self, P, store: str, device: str = "auto", threads: int | None = None) -> tuple[str, bool]:
-        from ..studies.connectivity import train_curves
-        from ..studies.base import zoo_data
-        curves = train_curves(P, Path(store), device=_job_device(device, threads), data=zoo_data(P.zoo))
-        return " ".join(key for key, _ in curves.values()), any(trained for _, trained in curves.values())
 
 
 @dataclass
@@ -425,18 +369,6 @@ def _curves_done(entry: dict | None, store: Path) -> bool:
     return bool(keys) and all((Path(store) / k / "result.json").exists() for k in keys.split())
 
 
-def _epoch(spec: TrainSpec, store: Path) -> str:
-    """``epoch k/N`` of a run's last checkpoint in the store ("" when it has none)."""
-    from ..core.io import load_checkpoint
-    last = run_path(spec, store) / "last.pt"
-    if not last.exists():
-        return ""
-    try:
-        return f"epoch {load_checkpoint(last)['epoch']}/{spec.epochs}"
-    except Exception:          # written right now, or damaged: training will say
-        return "a checkpoint (unreadable now)"
-
-
 def _cause(entry: dict, state: str) -> str:
     res = _job_result(entry)
     if res and res[0] == "error":
@@ -470,7 +402,7 @@ def status(wanted: dict[str, tuple[TrainSpec, list[str]]], curves: dict[str, obj
 
     for key, (spec, names) in wanted.items():
         done = is_complete(spec, store)
-        rows.append(row(key, names, record.get(key), done, "" if done else _epoch(spec, store)))
+        rows.append(row(key, names, record.get(key), done, "" if done else checkpoint_epoch(spec, store)))
     for label in curves:
         key = f"curves {label}"
         rows.append(row(key, [label], record.get(key), _curves_done(record.get(key), store)))

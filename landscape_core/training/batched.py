@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from ..attacks import AttackSpec
 from ..attacks.smoothness import kl_from
+from ..attacks.pgd import best_of
 from ..attacks.steps import ascend, bcast, cross_entropy, draw, step_for
 from ..core.io import save_checkpoint
 from ..core.modes import model_mode
@@ -188,24 +189,8 @@ def stacked_attack(stack: Stack, x: torch.Tensor, y: torch.Tensor, eps: list[flo
                 p_clean = F.softmax(model(xf), dim=1)
             best = step.clip(run(kl_from(model, p_clean)))
         else:
-            best = _best_of(lambda: run(cross_entropy(model, yf)), model, yf, restarts)
+            best = best_of(lambda: run(cross_entropy(model, yf)), model, yf, restarts)
     return torch.where(bcast(eps_v == 0, xf), xf, best).detach().view_as(x)
-
-
-def _best_of(run, model, y: torch.Tensor, restarts: int) -> torch.Tensor:
-    """PGD's restarts: per example the final iterate of highest cross-entropy (the first of equals)."""
-    best = run()
-    if restarts > 1:
-        with torch.no_grad():
-            best_loss = F.cross_entropy(model(best), y, reduction="none")
-        for _ in range(restarts - 1):
-            cand = run()
-            with torch.no_grad():
-                cand_loss = F.cross_entropy(model(cand), y, reduction="none")
-            better = cand_loss > best_loss
-            best = torch.where(bcast(better, best), cand, best)
-            best_loss = torch.where(better, cand_loss, best_loss)
-    return best
 
 
 def _losses(stack: Stack, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, specs: list[TrainSpec]):

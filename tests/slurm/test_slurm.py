@@ -22,7 +22,7 @@ import pytest
 import torch
 import yaml
 
-from landscape_core.cli import runs
+from landscape_core.cli import jobs, runs
 from landscape_core.cli.params import notebook_runs
 from landscape_core.cli.scheduler import Record, slurm_states
 from landscape_core.data.formats import write_mnist
@@ -210,9 +210,9 @@ def test_preempted_and_timed_out_jobs_are_requeued_and_end_bitwise_equal(slurm, 
                                     max_requeues=10, device="cpu", threads=1)
     local = runs.ExecutorSpec(executor="local", jobs=1, time_min=60, device="cpu", threads=1)
     t0 = time.monotonic()
-    preempted = runs._executor(long_limit, tmp_path / "jobs").submit(runs.TrainJob(), *args(stores["preempted"]))
-    timed_out = runs._executor(short_limit, tmp_path / "jobs").submit(runs.TrainJob(), *args(stores["timed-out"]))
-    reference = runs._executor(local, tmp_path / "local").submit(runs.TrainJob(), *args(stores["reference"]))
+    preempted = runs._executor(long_limit, tmp_path / "jobs").submit(jobs.TrainJob(), *args(stores["preempted"]))
+    timed_out = runs._executor(short_limit, tmp_path / "jobs").submit(jobs.TrainJob(), *args(stores["timed-out"]))
+    reference = runs._executor(local, tmp_path / "local").submit(jobs.TrainJob(), *args(stores["reference"]))
     run_a = run_path(spec, stores["preempted"])
     while _epoch(run_a) < 1:
         assert time.monotonic() - t0 < 300, "the preempted job never checkpointed an epoch"
