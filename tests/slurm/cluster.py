@@ -125,14 +125,19 @@ class Cluster:
 
 
 def _slurmstepd_pids(folder: Path) -> list[int]:
-    pids = []
+    """This cluster's job steps: ``slurmstepd`` processes (it renames itself ``slurmstepd: [25.batch]``, so
+    its command line does not name the folder) whose environment or command line does (``SLURM_CONF``,
+    inherited from the slurmd started here)."""
+    pids, mark = [], str(folder).encode()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                cmd = (proc / "cmdline").read_bytes().split(b"\0")
+                if (proc / "comm").read_text().strip() != "slurmstepd":
+                    continue
+                seen = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
             except OSError:
                 continue
-            if cmd and cmd[0].endswith(b"slurmstepd") and any(str(folder).encode() in c for c in cmd):
+            if mark in seen:
                 pids.append(int(proc.name))
     return pids
 
