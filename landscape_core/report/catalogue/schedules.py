@@ -165,6 +165,14 @@ def _trained_rows(rows, health):
     return list(rows) if health is None else [r for r, h in zip(rows, health) if h.trained]
 
 
+def _gap(rows, health, column: str, against, extreme) -> tuple[float, list]:
+    """Over the trained rows, the ``extreme`` (max or min) of ``column`` minus ``against`` (a column, or a
+    function of the row), and those rows."""
+    trained = _trained_rows(rows, health)
+    base = against if callable(against) else (lambda r: r[against])
+    return extreme((r[column] - base(r) for r in trained), default=float("nan")), trained
+
+
 @rule("square_vs_white", kind="check",
       claim="Evaluation: the black-box Square attack does not beat the white-box attacks",
       source="AutoAttack's gradient-masking sign (Croce & Hein 2020; our check of Table 1's evaluation)",
@@ -174,11 +182,10 @@ def _trained_rows(rows, health):
       calibration="ours, not a paper claim: the paper's own MNIST rows raise this flag (Square5K 19.58 / 16.78 / "
                   "17.05 against APGD100-CE 15.18 / 14.36 / 13.91); its CIFAR10 rows do not")
 def square_vs_white(rows: Sequence[Mapping], health: Sequence[Health] | None) -> Outcome:
-    trained = _trained_rows(rows, health)
     white = [c for c in WHITE_BOX if rows and c in rows[0]]
     if not rows or "Square5K" not in rows[0] or not white:
         return Outcome(False, "Square or the white-box attacks not in the suite", False, "not evaluated")
-    gap = max((r["Square5K"] - max(r[c] for c in white) for r in trained), default=float("nan"))
+    gap, trained = _gap(rows, health, "Square5K", lambda r: max(r[c] for c in white), max)
     return Outcome(gap <= 1.0, f"over {len(trained)} trained models, the largest Square error - strongest white-box "
                                f"error: {gap:+.2f} points", bool(trained), "no evaluated model trained")
 
@@ -193,8 +200,7 @@ def square_vs_white(rows: Sequence[Mapping], health: Sequence[Health] | None) ->
 def apgd_vs_pgd(rows: Sequence[Mapping], health: Sequence[Health] | None) -> Outcome:
     if not rows or "APGD100-CE" not in rows[0] or "PGD100" not in rows[0]:
         return Outcome(False, "APGD100-CE or PGD100 not in the suite", False, "not evaluated")
-    trained = _trained_rows(rows, health)
-    gap = min((r["APGD100-CE"] - r["PGD100"] for r in trained), default=float("nan"))
+    gap, trained = _gap(rows, health, "APGD100-CE", "PGD100", min)
     return Outcome(gap >= -1.0, f"over {len(trained)} trained models, the smallest APGD100-CE error - PGD100 error: "
                                 f"{gap:+.2f} points", bool(trained), "no evaluated model trained")
 
@@ -225,8 +231,7 @@ def no_masking(flags: Sequence) -> Outcome:
 def transfer_vs_white(rows: Sequence[Mapping], health: Sequence[Health] | None) -> Outcome:
     if not rows or "transfer" not in rows[0] or "PGD" not in rows[0]:
         return Outcome(False, "no transfer column (no surrogate)", False, "not evaluated")
-    trained = _trained_rows(rows, health)
-    gap = max((r["transfer"] - r["PGD"] for r in trained), default=float("nan"))
+    gap, trained = _gap(rows, health, "transfer", "PGD", max)
     return Outcome(gap <= 1.0, f"over {len(trained)} trained models, the largest transfer error - PGD error: "
                                f"{gap:+.2f} points", bool(trained), "no evaluated model trained")
 
