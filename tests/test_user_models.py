@@ -256,3 +256,25 @@ def test_the_transfer_column_attacks_through_the_surrogate(factories, capsys):
     assert "--surrogate" in capsys.readouterr().err and not out.exists()
     assert main(["diagnose", "--model", "user_nets:net", "--surrogate-weights", "w.pt", "--out", str(out)]) == 2
     assert "goes with --surrogate" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_constant_classifier_makes_the_one_model_checks_untestable(factories):
+    """A model that predicts one class is outside every rule's regime (untestable), as the study's own
+    constant classifiers are; its determinism is still checked."""
+    from landscape_core.report.diagnosis import checks
+    from landscape_core.studies.diagnose import DiagnoseParams, diagnose_model
+    small = {"eps": 0.1, "n_test": 20, "pgd_steps": 2, "pgd100_steps": 2, "apgd_steps": 2, "square_queries": 5,
+             "attack_grid": {"steps": 2, "restarts": 2, "l2_eps": [1.0], "l2_steps": 2},
+             "masking": {"n_examples": 10, "iterations": [2, 3, 4], "sweep_steps": 2, "square_queries": 5},
+             "hessian_examples": 10, "hessian_batches": 1, "k": 1, "n_random": 1, "trace_samples": 2, "slq_steps": 3,
+             "layer_steps": 2, "cosine_examples": 10, "repeats": 1, "lipschitz_steps": 1}
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    nn.init.zeros_(flat[1].weight)
+    with torch.no_grad():
+        flat[1].bias.copy_(torch.arange(10.0))                     # always class 9
+    d = diagnose_model(flat, DiagnoseParams.from_params(small))
+    verdicts = {c.key: c.verdict for c in checks(d)}
+    assert d.model_check.constant and verdicts.pop("deterministic") == "holds"
+    assert set(verdicts.values()) == {"untestable"}
+    d = diagnose_model(factory_model("user_nets:net"), DiagnoseParams.from_params(small))
+    assert not d.model_check.constant

@@ -8,6 +8,7 @@ from pathlib import Path
 from torch import nn
 
 from ..core.io import save_figure
+from ..analysis.dynamics import Health
 from ..analysis.masking import ModelFlags
 from ..studies.cosine import perturbation_table
 from ..studies.diagnose import DiagnoseParams, Diagnosis, diagnose_model
@@ -52,9 +53,19 @@ def checks(d: Diagnosis) -> list[Claim]:
     c = Claims("diagnose", "")
     if d.model_check is not None:
         c.test("deterministic", d.model_check.logit_change, d.model_check.randomised, d.eot_draws)
-    c.test("no_masking", [ModelFlags("this model", d.masking, None)])
+    h = _regime(d)
+    c.test("no_masking", [ModelFlags("this model", d.masking, h)])
     row = {**d.suite, **{k: v for k, v in d.grid.items() if k == "transfer"}}
     for key in ("apgd_vs_pgd", "square_vs_white", "transfer_vs_white"):     # untestable: a column not measured
-        c.test(key, [row], None)
-    c.test("fig4_cosine", perturbation_table({d.params.eps: d.similarity}))
+        c.test(key, [row], None if h is None else [h])
+    c.test("fig4_cosine", perturbation_table({d.params.eps: d.similarity}), None if h is None else {d.params.eps: h})
     return c.items
+
+
+def _regime(d: Diagnosis) -> Health | None:
+    """None (the rules count the model: its training is unknown), or, for a model that predicts one class on
+    the clean batch of its check, a constant classifier's health: every rule about it is then untestable."""
+    if d.model_check is None or not d.model_check.constant:
+        return None
+    return Health(width=0, constant=True, dead_fraction=0.0, robust_err=1.0 - 1.0 / d.model_check.num_classes,
+                  chance_err=1.0 - 1.0 / d.model_check.num_classes)

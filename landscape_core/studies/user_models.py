@@ -189,6 +189,7 @@ class ModelCheck:
     num_classes: int
     randomised: bool
     logit_change: float          # largest |logit difference| between two passes over the same batch
+    constant: bool = False       # one class predicted for the whole batch (a constant classifier)
 
 
 def check_model(model: nn.Module, x: torch.Tensor, num_classes: int) -> ModelCheck:
@@ -213,4 +214,6 @@ def check_model(model: nn.Module, x: torch.Tensor, num_classes: int) -> ModelChe
         raise ParameterError("model output", "probabilities (each row in [0, 1], summing to 1)",
                              "the attacks need logits: drop the final softmax")
     change = float((out - again).abs().max())
-    return ModelCheck(num_classes, change > 1e-5 * max(1.0, float(out.abs().max())), change)
+    pred = out.argmax(1)
+    return ModelCheck(num_classes, change > 1e-5 * max(1.0, float(out.abs().max())), change,
+                      len(x) > 1 and bool((pred == pred[0]).all()))
