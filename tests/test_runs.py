@@ -207,6 +207,27 @@ def test_status_reads_the_store_the_record_and_the_processes(tmp_path, capsys):
     assert set(record) == {bad.digest(), good.digest()} and all(e["executor"] == "local" for e in record.values())
 
 
+def test_status_reads_a_stacks_epoch_for_each_of_its_members(tmp_path):
+    """A stack checkpoints once, in its first member's folder: every member's status still says its epoch
+    (``stack.json`` names the stack's checkpoint), and a run's own ``last.pt`` comes first."""
+    from landscape_core.training import STACK_FILE, stack_checkpoint, train_batched
+    from landscape_core.training.loop import train
+    specs = [_spec(epochs=3, seed=s) for s in (0, 1, 2)]
+    store = tmp_path / "runs"
+    train_batched(specs, [run_path(s, store) for s in specs], stop_after_epochs=1)
+    first = stack_checkpoint(run_path(specs[0], store))
+    assert first.parent == run_path(specs[0], store) and first.name.startswith("last-batched-")
+    assert all(stack_checkpoint(run_path(s, store)).resolve() == first.resolve() for s in specs)
+    assert [jobs.checkpoint_epoch(s, store) for s in specs] == ["epoch 1/3 in a stack of 3"] * 3
+    rows = {r["run"]: r for r in runs.status(_todo(*specs), {}, store, tmp_path / "jobs")}
+    assert [rows[s.digest()]["detail"] for s in specs] == ["stopped at epoch 1/3 in a stack of 3"] * 3
+    train(specs[1], run_path(specs[1], store), stop_after_epochs=2)      # trained on alone: its own last.pt
+    assert jobs.checkpoint_epoch(specs[1], store) == "epoch 2/3"
+    (run_path(specs[2], store) / STACK_FILE).write_text("{not json")      # a damaged pointer: no epoch, no error
+    assert jobs.checkpoint_epoch(specs[2], store) == ""
+    assert jobs.checkpoint_epoch(_spec(epochs=3, seed=9), store) == ""
+
+
 def test_batched_jobs_train_compatible_runs_as_one_stack_recorded_under_each_run(tmp_path):
     """``--batched N``: one job per stack of up to N compatible runs; each member recorded, so
     ``make runs-status`` follows every run; an incompatible run gets its own job."""

@@ -4,23 +4,39 @@ of one notebook run (:class:`CurveJob`).  Each is requeued at a time limit or pr
 its last epoch."""
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
-from ..core.io import load_checkpoint
-from ..training import TrainSpec, get_or_train, get_or_train_group, run_key, run_path
+from ..core.io import load_checkpoint, load_json
+from ..training import (STACK_FILE, TrainSpec, get_or_train, get_or_train_group, run_key, run_path,
+                        stack_checkpoint)
 
 __all__ = ["TrainJob", "GroupJob", "CurveJob", "checkpoint_epoch"]
 
 
 def checkpoint_epoch(spec: TrainSpec, store: Path) -> str:
-    """``epoch k/N`` of a run's last checkpoint in the store ("" when it has none)."""
-    last = run_path(spec, store) / "last.pt"
+    """``epoch k/N`` of a run's last checkpoint in the store: its own ``last.pt``, else its stack's (``epoch
+    k/N in a stack of M``); "" when it has none."""
+    folder = run_path(spec, store)
+    last, stack = folder / "last.pt", ""
     if not last.exists():
-        return ""
+        try:
+            last = stack_checkpoint(folder)
+        except Exception:      # a damaged pointer: as if none (training rewrites it)
+            last = None
+        if last is None or not last.exists():
+            return ""
+        stack = f" in a stack of {len(load_json(folder / STACK_FILE)['members'])}"
     try:
-        return f"epoch {load_checkpoint(last)['epoch']}/{spec.epochs}"
+        return f"epoch {_epoch(str(last), last.stat().st_mtime_ns)}/{spec.epochs}{stack}"
     except Exception:          # written right now, or damaged: training will say
         return "a checkpoint (unreadable now)"
+
+
+@lru_cache(maxsize=64)
+def _epoch(path: str, mtime_ns: int) -> int:
+    """The epoch count of a checkpoint (read once per version of the file: a stack's is every member's)."""
+    return int(load_checkpoint(path)["epoch"])
 
 
 def _job_device(device: str, threads: int | None):

@@ -5,7 +5,8 @@ Table 1's seeds in one set of kernels).
 :func:`train_batched` trains one group and writes each member into its own run folder as
 :func:`~.loop.train` would (``init.pt``, ``epoch_<k>.pt``, ``final.pt``, ``probes.pt``, ``result.json``
 with ``trainer: {kind: batched, members: M, member: m}`` added), through :func:`~.loop.run_epochs`: one
-checkpoint for the stack (``last-batched-<key>.pt`` in the first member's folder), exact resume.
+checkpoint for the stack (``last-batched-<key>.pt`` in the first member's folder, named in each member's
+``stack.json``: :func:`stack_checkpoint`), exact resume.
 
 * **The stack** (:class:`Stack`): the members' parameters and buffers stacked by
   ``torch.func.stack_module_state``, run by ``vmap`` over ``functional_call`` of one template module on
@@ -40,6 +41,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -55,7 +57,7 @@ from ..attacks import AttackSpec
 from ..attacks.smoothness import kl_from
 from ..attacks.pgd import best_of
 from ..attacks.steps import ascend, bcast, cross_entropy, draw, step_for
-from ..core.io import save_checkpoint
+from ..core.io import load_json, save_checkpoint, save_json
 from ..core.modes import model_mode
 from ..core.precision import autocast
 from ..core.progress import duration, report
@@ -65,11 +67,14 @@ from .loop import (PROBES, DeadLayerProbe, EpochTrainer, Epochs, Schedules, Trai
                    generators, initial_model, probe_tensors, run_epochs, save_run, trades_loss)
 from .optim import make_optimizer
 
-__all__ = ["BATCHED_ATTACKS", "batch_key", "compatible", "Stack", "stacked_optimizer", "stacked_attack",
-           "train_batched"]
+__all__ = ["BATCHED_ATTACKS", "STACK_FILE", "batch_key", "compatible", "Stack", "stacked_optimizer",
+           "stacked_attack", "stack_checkpoint", "train_batched"]
 
 BATCHED_ATTACKS = ("none", "fgsm", "pgd", "trades-kl")
 """The training attacks :func:`stacked_attack` runs on a stack (every registered training attack)."""
+STACK_FILE = "stack.json"
+"""In each member's folder while (and after) its stack trains: the stack's checkpoint, relative to the folder,
+and the members' folders (``make runs-status`` reads a member's epoch from it)."""
 
 
 def batch_key(spec: TrainSpec) -> tuple:
@@ -344,6 +349,14 @@ def checkpoint_path(specs: list[TrainSpec], run_dirs: list[Path]) -> Path:
     return Path(run_dirs[0]) / f"last-batched-{key}.pt"
 
 
+def stack_checkpoint(run_dir: str | Path) -> Path | None:
+    """The checkpoint of the stack that ``run_dir``'s run trains (or trained) in, or None (not in a stack)."""
+    pointer = Path(run_dir) / STACK_FILE
+    if not pointer.exists():
+        return None
+    return Path(run_dir) / load_json(pointer)["checkpoint"]
+
+
 def train_batched(specs: Iterable[TrainSpec], run_dirs: Iterable[str | Path], *, device="cpu", progress: bool = False,
                   stop_after_epochs: int | None = None, data=None) -> list[TrainResult]:
     """Run (or resume) the compatible ``specs`` as one stack, member ``m`` into ``run_dirs[m]`` as
@@ -357,9 +370,13 @@ def train_batched(specs: Iterable[TrainSpec], run_dirs: Iterable[str | Path], *,
         raise ParameterError("attack.name", specs[0].attack.name, f"batched training runs {list(BATCHED_ATTACKS)}")
     for folder in run_dirs:
         folder.mkdir(parents=True, exist_ok=True)
+    path = checkpoint_path(specs, run_dirs)
+    for m, folder in enumerate(run_dirs):
+        save_json(folder / STACK_FILE, {"checkpoint": os.path.relpath(path, folder), "member": m,
+                                        "members": [os.path.relpath(d, folder) for d in run_dirs]})
     device = torch.device(device)
     trainer = StackTrainer(specs, run_dirs, device, data, progress)
-    ran = run_epochs(trainer, specs[0].epochs, checkpoint_path(specs, run_dirs), map_location=device,
+    ran = run_epochs(trainer, specs[0].epochs, path, map_location=device,
                      stop_after=stop_after_epochs)
     return [TrainResult(epochs_done=ran.done if end is None else end, diverged=end is not None,
                         seconds=trainer.seconds) for end in trainer.ended]
