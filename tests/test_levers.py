@@ -74,3 +74,26 @@ def test_spread_report_flags_a_busy_machine(monkeypatch):
     assert "BUSY" not in lines[1] and lines[2].endswith("BUSY")
     assert lines[-1].startswith("1 of 2 measurements")
     assert bench.verdict(0.9, 1.05).endswith("PASS") and bench.verdict(1.2, 1.05).endswith("FAIL")
+
+
+def test_grid_hours_projects_each_stack_at_its_measured_rate():
+    """The projection of the paper's MNIST grid (bench section 6 on a GPU): each stack of compatible runs at
+    the per-member rate of the largest measured stack size not above its own, for its longest member."""
+    def spec(seed, eps=0.3, steps=2, epochs=1):
+        return TrainSpec(data=DatasetSpec(name="mnist5k", n_train=100), model=ModelSpec(arch="lenet", width=1),
+                         attack=AttackSpec(name="pgd", eps=eps, steps=steps, step_size=0.1), epochs=epochs,
+                         batch_size=50, seed=seed)
+    grid = [spec(s) for s in range(5)] + [spec(0, steps=4)]        # a group of 5 (6 passes) and a lone run (10)
+    assert bench.grid_hours(grid, {1: 3600.0}) == 5 * 6 + 10
+    assert bench.grid_hours(grid, {1: 3600.0, 2: 1800.0}, stack=2) == 2 * 6 / 2 + 2 * 6 / 2 + 6 + 10
+    assert bench.grid_hours(grid, {1: 3600.0, 2: 1800.0, 4: 360.0}, stack=5) == 5 * 6 / 10 + 10
+
+
+def test_the_mnist_grid_projection_runs_its_measurement_end_to_end():
+    # the GPU measurement's code path, on the CPU at a toy size (no timing is asserted)
+    grid = bench.paper_grid()
+    assert grid and all((s.model.arch, s.model.width, s.data.name) == ("lenet", 16, "mnist") for s in grid)
+    assert any(s.attack.steps == 50 for s in grid)                  # the paper's PGD-50
+    g = bench.mnist_grid_projection((1, 2), updates=1, steps=1, batch=10, repeats=1)
+    assert [r["members"] for r in g["rows"]] == [1, 2] and g["runs"] == len(grid)
+    assert g["alone_h"] > 0 and g["batched_h"] > 0 and g["ratio"] == pytest.approx(g["alone_h"] / g["batched_h"])

@@ -14,7 +14,9 @@
 5. Levers (:mod:`.levers`): bf16 autocast and channels_last, ``torch.compile``, ``torch.func`` stacked
    models, the cost of evaluation; each as a ratio to the plain fp32 path.
 6. Batched training (:mod:`landscape_core.training.batched`): 1, 3, 9 and 27 LeNet-16 runs and 1 and 3
-   ResNet18-8 / VGG16-8 runs trained one by one against one stacked model (:func:`batched_ratio`).
+   ResNet18-8 / VGG16-8 runs trained one by one against one stacked model (:func:`batched_ratio`); on a
+   GPU also 1, 3, 9 and 27 LeNet-16 at the paper's PGD-50, batch 100 (one by one: with CUDA graphs), and
+   the paper profile's MNIST LeNet-16 grid projected from them in GPU hours (:func:`mnist_grid_projection`).
 
 Medians over repeats; every measurement's min / median / max is printed at the end and a spread above
 :data:`BUSY_SPREAD` flags a busy machine (other processes on the two cores distort timings).
@@ -38,10 +40,10 @@ from ..core.io import outputs_dir
 from ..core.precision import bf16_fast, resolve_precision
 from ..data import DatasetSpec, Split, batches, load_data
 from ..models import ModelSpec, build_model
-from ..studies import GradientDynamicsParams, NotebookParams
-from ..training import TrainSpec, get_or_train, train, train_batched
+from ..studies import NOTEBOOKS, GradientDynamicsParams, NotebookParams
+from ..training import TrainSpec, compatible, get_or_train, train, train_batched
 from . import levers as levers_mod
-from .params import load_params
+from .params import collect, load_params, notebook_runs, passes
 
 
 DEVICE = torch.device("cpu")   # set by main(); every timed function runs there
@@ -361,7 +363,45 @@ def batched_ratio(arch: str, width: int, in_shape, members: int, *, updates: int
 
     case = f"{arch}-{width} x{members}" + (f" {precision}" if precision != "fp32" else "")
     t_alone, t_together = paired_medians(alone, together, repeats, 1, [f"{case} one by one", f"{case} batched"])
-    return {"case": case, "alone_s": t_alone, "together_s": t_together, "ratio": t_alone / t_together}
+    return {"case": case, "members": members, "alone_s": t_alone, "together_s": t_together,
+            "ratio": t_alone / t_together}
+
+
+def paper_grid(arch: str = "lenet", width: int = 16, data: str = "mnist") -> list[TrainSpec]:
+    """The paper profile's training runs of ``arch``-``width`` on ``data``, every notebook's, each once."""
+    params = {label: P for name in NOTEBOOKS for label, P in notebook_runs(name, "paper").items()}
+    return [s for s, _ in collect(params).values()
+            if (s.model.arch, s.model.width, s.data.name) == (arch, width, data)]
+
+
+def grid_hours(specs: list[TrainSpec], seconds_per_pass: dict[int, float], stack: int = 1) -> float:
+    """Projected device hours of ``specs`` trained in stacks of up to ``stack`` compatible runs
+    (:func:`~landscape_core.training.compatible`, as ``make runs BATCHED=stack`` groups them; 1: one by
+    one), from measured seconds per member and gradient pass by stack size (``{members: seconds}``): each
+    stack at the rate of the largest measured size not above its own, for the passes of its longest member."""
+    total = 0.0
+    for group in compatible(specs):
+        for i in range(0, len(group), stack):
+            part = group[i:i + stack]
+            size = max(k for k in seconds_per_pass if k <= len(part))
+            total += len(part) * max(passes(s) for s in part) * seconds_per_pass[size]
+    return total / 3600
+
+
+def mnist_grid_projection(members=(1, 3, 9, 27), *, updates: int = 20, steps: int = 50, batch: int = 100,
+                          repeats: int = 2) -> dict:
+    """The issue's GPU measurement: ``members`` LeNet-16 runs at PGD-``steps``, ``updates`` updates of ``batch``,
+    one by one (on a GPU with CUDA graphs, as ``train`` runs them) and as one stack (:func:`batched_ratio`),
+    and the paper profile's MNIST LeNet-16 grid (:func:`paper_grid`) projected from the measured seconds per
+    member-pass: one by one (their median over ``members``) and in stacks of up to ``max(members)``."""
+    rows = [batched_ratio("lenet", 16, (1, 28, 28), m, updates=updates, steps=steps, batch=batch, repeats=repeats)
+            for m in members]
+    per_pass = {r["members"]: r["together_s"] / (r["members"] * updates * (steps + 1)) for r in rows}
+    alone = statistics.median(r["alone_s"] / (r["members"] * updates * (steps + 1)) for r in rows)
+    grid = paper_grid()
+    one, stacked = grid_hours(grid, {1: alone}), grid_hours(grid, per_pass, max(members))
+    return {"rows": rows, "runs": len(grid), "passes": sum(passes(s) for s in grid), "alone_h": one,
+            "batched_h": stacked, "ratio": one / stacked}
 
 
 SECTIONS = ("attack", "epoch", "hessian", "paper", "levers", "batched")
@@ -429,6 +469,18 @@ def main(argv=None) -> int:
             r = batched_ratio(arch, width, shape, m, repeats=1 if args.quick else 2, **kw)
             print(f"   {r['case']:<23} PGD-{kw['steps']}, {kw['updates']} updates of {kw['batch']}: one by one "
                   f"{r['alone_s']:7.2f} s  batched {r['together_s']:7.2f} s  ratio {r['ratio']:.2f}")
+        if DEVICE.type == "cuda":
+            print("   the paper's MNIST grid: LeNet-16, PGD-50, 20 updates of 100 (one by one: CUDA graphs "
+                  f"{'on' if cuda_graphs_enabled() else 'off'})")
+            g = mnist_grid_projection(repeats=1 if args.quick else 2)
+            for r in g["rows"]:
+                print(f"   {r['case']:<23} one by one {r['alone_s']:7.2f} s  batched {r['together_s']:7.2f} s  "
+                      f"ratio {r['ratio']:.2f}")
+            print(f"   projected: the paper profile's {g['runs']} MNIST LeNet-16 runs ({g['passes']:.3g} gradient "
+                  f"passes) one by one {g['alone_h']:.1f} GPU-h, in stacks of up to 27 {g['batched_h']:.1f} GPU-h "
+                  f"({g['ratio']:.1f}x; goal >= 6x)")
+        else:
+            print("   (the paper's MNIST grid at PGD-50 and its projected GPU hours: --device cuda)")
     print("\ntiming spread (wall times of every measurement above)")
     for line in spread_report():
         print("   " + line)

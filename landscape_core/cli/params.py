@@ -1,6 +1,7 @@
 """Reading and validating a notebook's parameters file (``params/<profile>/<name>.yaml``): YAML without
 repeated keys, ``--set`` overrides, 02's zoo injected into the notebooks that analyse it, and the per-task
-runs of 03, 04 and 06.
+runs of 03, 04 and 06; the training runs the notebooks ask for (:func:`collect`) and their cost in gradient
+passes (:func:`passes`).
 
 A notebook that analyses a zoo (:class:`~landscape_core.studies.base.ZooStudyParams`) runs once on 02's own
 zoo and once per task of 02's file (the paper profile: CIFAR10 ResNet18-8).  Its params file may carry
@@ -21,10 +22,12 @@ import yaml
 
 from ..core.io import repo_root
 from ..core.spec import ParameterError, Spec
+from ..data import dataset_info
 from ..studies import NOTEBOOKS, UsesZoo, ZooStudyParams
+from ..training import TrainSpec, run_key
 
 __all__ = ["spec_class", "ParamsError", "read_yaml", "parse_overrides", "load_params", "task_names", "per_task",
-           "notebook_runs"]
+           "notebook_runs", "collect", "passes"]
 
 
 def spec_class(name: str) -> type[Spec]:
@@ -198,3 +201,26 @@ def notebook_runs(name: str, profile: str, overrides: Mapping[str, Any] | None =
     from ..report.claims import part_label
     return {part_label(name, t): spec_class(name).from_params(load_params(name, profile, overrides, task=t))
             for t in ["", *task_names(name, profile)]}
+
+
+def collect(params: dict[str, object]) -> dict[str, tuple[TrainSpec, list[str]]]:
+    """``{run key: (spec, [notebooks that need it])}`` from each notebook's validated parameters
+    (``{notebook: NotebookParams}``), in the order the notebooks ask for them."""
+    out: dict[str, tuple[TrainSpec, list[str]]] = {}
+    for name, P in params.items():
+        for spec in P.training_specs():
+            key = run_key(spec)
+            if key in out:
+                if name not in out[key][1]:
+                    out[key][1].append(name)
+            else:
+                out[key] = (spec, [name])
+    return out
+
+
+def passes(spec: TrainSpec) -> int:
+    """Gradient passes of a run: updates x (attack steps + 1) (TRADES: its KL steps + 2)."""
+    n = spec.data.n_train or dataset_info(spec.data.name).n_train
+    updates = spec.epochs * -(-n // spec.batch_size)
+    steps = 0 if spec.attack.name == "none" else spec.attack.steps
+    return updates * (steps + (2 if spec.objective == "trades" else 1))

@@ -32,6 +32,7 @@ from pathlib import Path
 from ..core.spec import ParameterError, Spec, param
 from ..training import TrainSpec, compatible, is_complete, load_result, run_key
 from .jobs import CurveJob, GroupJob, TrainJob, checkpoint_epoch
+from .params import collect, passes
 from .scheduler import Record, job_state, slurm_states
 
 __all__ = ["EXECUTORS", "ExecutorSpec", "collect", "cost", "Item", "submit", "submit_items",
@@ -68,30 +69,6 @@ class ExecutorSpec(Spec):
             # would be signalled as it starts, before Python runs, and die (exit 140, FAILED)
             raise ParameterError("time_min", self.time_min, f"must leave at least 45 s beyond signal_delay_s "
                                  f"({self.signal_delay_s} s): at least {-(-(self.signal_delay_s + 45) // 60)} min")
-
-
-def collect(params: dict[str, object]) -> dict[str, tuple[TrainSpec, list[str]]]:
-    """``{run key: (spec, [notebooks that need it])}`` from each notebook's validated parameters
-    (``{notebook: NotebookParams}``), in the order the notebooks ask for them."""
-    out: dict[str, tuple[TrainSpec, list[str]]] = {}
-    for name, P in params.items():
-        for spec in P.training_specs():
-            key = run_key(spec)
-            if key in out:
-                if name not in out[key][1]:
-                    out[key][1].append(name)
-            else:
-                out[key] = (spec, [name])
-    return out
-
-
-def passes(spec: TrainSpec) -> int:
-    """Gradient passes of a run: updates x (attack steps + 1) (TRADES: its KL steps + 2)."""
-    from ..data import dataset_info
-    n = spec.data.n_train or dataset_info(spec.data.name).n_train
-    updates = spec.epochs * -(-n // spec.batch_size)
-    steps = 0 if spec.attack.name == "none" else spec.attack.steps
-    return updates * (steps + (2 if spec.objective == "trades" else 1))
 
 
 def cost(spec: TrainSpec, store: Path) -> tuple[int, float | None]:
