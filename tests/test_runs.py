@@ -71,6 +71,10 @@ def test_dry_run_lists_costs_and_writes_nothing(tmp_path, monkeypatch, capsys):
     assert main(["runs", "--profile", "quick", "--dry-run", "--notebooks", "05_pas_table1"]) == 0
     out = capsys.readouterr().out
     assert "14 training runs for 05_pas_table1; 0 in the store, 14 to train" in out and "gradient passes" in out
+    assert "BATCHED on a CPU" not in out
+    assert main(["runs", "--profile", "quick", "--dry-run", "--notebooks", "05_pas_table1", "--batched", "14",
+                 "--device", "cpu"]) == 0
+    assert "note: BATCHED on a CPU: a stack trains slower" in capsys.readouterr().out
     assert not (tmp_path / "outputs").exists()
     assert main(["runs", "--profile", "quick", "--executor", "slurmm", "--dry-run"]) == 2
     assert "executor" in capsys.readouterr().err

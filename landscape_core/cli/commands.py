@@ -11,7 +11,7 @@ from pathlib import Path
 from ..core.io import PROFILES, outputs_dir, outputs_root, repo_root
 from ..core.spec import ParameterError
 from ..report.claims import summarise
-from ..studies import NOTEBOOKS
+from ..studies import NOTEBOOKS, NotebookParams
 from .params import ParamsError, load_params, notebook_runs, parse_overrides, task_names
 from .runner import (execute, expected_digests, install_git_filter, outputs_of, stale_notebooks, strip,
                      variant_name)
@@ -291,6 +291,9 @@ def runs(args) -> int:
     todo = jobs.missing(wanted, store)
     print(f"{args.profile}: {len(wanted)} training runs for {', '.join(names)}; {len(wanted) - len(todo)} in the "
           f"store, {len(todo)} to train" + (f"; then the Bezier curves of {', '.join(curves)}" if curves else ""))
+    if E.batched > 1 and E.executor == "local" and NotebookParams(device=E.device).torch_device().type == "cpu":
+        print("note: BATCHED on a CPU: a stack trains slower than its runs one by one (a grouped convolution is "
+              "slower here than the members' own; README, \"Training a grid together\"); it is meant for a GPU")
     if args.dry_run:
         if todo:
             rows = jobs.describe(todo, store)
